@@ -1,0 +1,1 @@
+"""Analytic tasks (pendulum, cart-pole, linear systems) with differentiable torch dynamics."""

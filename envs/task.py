@@ -1,0 +1,78 @@
+"""The :class:`Task` record: everything a planner or learner needs to know about an environment.
+
+Reward, termination and (for analytic systems) dynamics functions are batched torch functions:
+they accept tensors with any number of leading batch dimensions ``(..., dim)`` and return
+``(...)`` for rewards and terminations, ``(..., obs_dim)`` for dynamics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+RewardFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``reward_fn(obs (..., obs_dim), act (..., act_dim), next_obs (..., obs_dim)) -> (...)``."""
+TerminationFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``termination_fn(obs, act, next_obs) -> (...)`` bool tensor, True where the episode ends."""
+DynamicsFn = Callable[[Tensor, Tensor], Tensor]
+"""``dynamics_fn(obs (..., obs_dim), act (..., act_dim)) -> next_obs (..., obs_dim)``."""
+ObsPreprocessFn = Callable[[Tensor], Tensor]
+"""``obs_preprocess_fn(obs (..., obs_dim)) -> (..., d)``: model-input features (e.g. sin/cos)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A control task: dimensions, bounds, horizon, and exact batched reward/termination.
+
+    Attributes:
+        name: registry name, e.g. ``"halfcheetah"`` or ``"pendulum-swingup"``.
+        obs_dim: length of the observation vector the task's environment returns.
+        act_dim: length of the action vector.
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
+        max_episode_steps: episode length (truncation) of the environment.
+        reward_fn: batched reward, exact with respect to the environment's reward.
+        termination_fn: batched termination flag (not truncation).
+        env_factory: ``env_factory(**kwargs) -> gymnasium.Env`` building the environment whose
+            observations match this task (wrappers included).
+        dynamics_fn: analytic, differentiable dynamics (analytic tasks only), else ``None``.
+        obs_preprocess_fn: optional transform of observations into model inputs.
+        dt: seconds of simulated time per environment step.
+        description: one line on the task, including any observation indices it documents.
+        info: free-form extra facts (e.g. index of the x position in the observation).
+    """
+
+    name: str
+    obs_dim: int
+    act_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    max_episode_steps: int
+    reward_fn: RewardFn
+    termination_fn: TerminationFn
+    env_factory: Callable[..., gym.Env]
+    dynamics_fn: DynamicsFn | None = None
+    obs_preprocess_fn: ObsPreprocessFn | None = None
+    dt: float | None = None
+    description: str = ""
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def make_env(self, **kwargs: Any) -> gym.Env:
+        """Build a fresh environment for this task (keyword arguments go to its factory)."""
+        return self.env_factory(**kwargs)
+
+    @property
+    def is_analytic(self) -> bool:
+        """True when the task carries differentiable ``dynamics_fn``."""
+        return self.dynamics_fn is not None
+
+
+def never_terminates(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+    """Termination function of tasks that never terminate: all False, shape ``next_obs.shape[:-1]``."""
+    return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)

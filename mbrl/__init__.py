@@ -1,0 +1,2 @@
+"""Model-based RL toolkit: dynamics ensembles, planners, MPC agents, PETS/MBPO/GPS."""
+__version__ = "0.1.0"

@@ -1,0 +1,257 @@
+"""Batched imagined rollouts through a dynamics model: the one rollout code planners and MBPO share.
+
+A *model* is either
+
+* a plain callable ``f(obs (B, obs_dim), act (B, act_dim)) -> next_obs (B, obs_dim)``: a task's
+  analytic ``dynamics_fn``, a user's own ``torch.nn.Module``, or any deterministic model; or
+* an ensemble satisfying :class:`EnsembleModel` (``num_members``, ``predict``, ``sample``), such
+  as :class:`mbrl.models.DynamicsModel`; it is propagated with one of the PETS schemes below.
+
+Propagation schemes for ensembles (Chua et al., 2018):
+
+* ``"tsinf"`` (TS∞): particle ``b`` keeps member ``b % E`` for the whole rollout.
+* ``"ts1"`` (TS1): every step, particles are shuffled over members (each member gets ``B / E``).
+* ``"expectation"``: next state is the mean over members of each member's mean prediction.
+* ``"random_model"``: every step, one member drawn at random moves all particles (costs ``E``
+  times a single member's forward pass, since all members are evaluated).
+
+Particles that terminate stay terminated: their state is frozen and their reward is zero from the
+step after termination on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
+
+import torch
+
+from envs.task import RewardFn, Task, TerminationFn, never_terminates
+
+Tensor = torch.Tensor
+Propagation = Literal["tsinf", "ts1", "expectation", "random_model"]
+PROPAGATIONS: tuple[str, ...] = ("tsinf", "ts1", "expectation", "random_model")
+Policy = Callable[[Tensor], Tensor]
+
+
+class Prediction(NamedTuple):
+    """Per-member Gaussian prediction; every field has shape ``(E, N, ·)`` or ``(E, N)``."""
+
+    next_obs_mean: Tensor
+    next_obs_var: Tensor
+    reward_mean: Tensor | None = None
+    reward_var: Tensor | None = None
+
+
+@runtime_checkable
+class EnsembleModel(Protocol):
+    """What :class:`ModelEnv` needs from an ensemble of ``E`` probabilistic members.
+
+    ``obs``/``act`` may be ``(N, d)`` (every member sees the same batch) or ``(E, N, d)`` (member
+    ``e`` sees row ``e``). Outputs are always ``(E, N, ·)``.
+    """
+
+    num_members: int
+
+    def predict(self, obs: Tensor, act: Tensor) -> Prediction:
+        """Mean and variance of next observation (and reward, if learned) per member."""
+        ...
+
+    def sample(
+        self, obs: Tensor, act: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Draw ``next_obs (E, N, obs_dim)`` and ``reward (E, N)`` (``None`` if not learned)."""
+        ...
+
+
+@dataclass
+class Rollout:
+    """Batched imagined trajectories.
+
+    Attributes:
+        obs: ``(B, H + 1, obs_dim)`` observations, ``obs[:, 0]`` the start states.
+        actions: ``(B, H, act_dim)`` actions taken.
+        rewards: ``(B, H)`` rewards (zero after termination).
+        terminated: ``(B, H)`` bool, True at and after the step on which a particle terminated.
+        member: ``(B,)`` ensemble member of each particle under TS∞, else ``None``.
+    """
+
+    obs: Tensor
+    actions: Tensor
+    rewards: Tensor
+    terminated: Tensor
+    member: Tensor | None = None
+
+    def returns(self, discount: float = 1.0) -> Tensor:
+        """``(B,)`` discounted sum of rewards."""
+        if discount == 1.0:
+            return self.rewards.sum(-1)
+        h = self.rewards.shape[-1]
+        weights = discount ** torch.arange(h, dtype=self.rewards.dtype, device=self.rewards.device)
+        return (self.rewards * weights).sum(-1)
+
+
+class ModelEnv:
+    """A batched environment over a model: start states and actions in, imagined rollouts out.
+
+    Args:
+        model: a callable ``(obs, act) -> next_obs`` or an :class:`EnsembleModel`.
+        task: supplies ``reward_fn`` and ``termination_fn`` (either may be overridden below).
+        reward_fn: batched reward ``(obs, act, next_obs) -> (...)``; overrides the task's.
+        termination_fn: batched termination; overrides the task's. Default: never terminates.
+        propagation: ensemble propagation scheme (see module docs); ignored for plain callables.
+        use_learned_reward: take rewards from the ensemble's learned reward head instead of
+            ``reward_fn``. Default: True exactly when no reward function is available.
+    """
+
+    def __init__(
+        self,
+        model: Callable[[Tensor, Tensor], Tensor] | EnsembleModel,
+        task: Task | None = None,
+        *,
+        reward_fn: RewardFn | None = None,
+        termination_fn: TerminationFn | None = None,
+        propagation: Propagation = "tsinf",
+        use_learned_reward: bool | None = None,
+    ) -> None:
+        if propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
+        self.model = model
+        self.is_ensemble = isinstance(model, EnsembleModel)
+        if not self.is_ensemble and not callable(model):
+            raise TypeError("model: expected a callable (obs, act) -> next_obs or an ensemble")
+        self.reward_fn = reward_fn or (task.reward_fn if task is not None else None)
+        self.termination_fn = termination_fn or (
+            task.termination_fn if task is not None else never_terminates
+        )
+        if use_learned_reward is None:
+            use_learned_reward = self.reward_fn is None
+        if use_learned_reward and not self.is_ensemble:
+            raise ValueError("use_learned_reward: a plain callable model has no reward output")
+        if not use_learned_reward and self.reward_fn is None:
+            raise ValueError("reward_fn: no reward function given (pass task= or reward_fn=)")
+        self.use_learned_reward = use_learned_reward
+        self.propagation = propagation
+
+    # ------------------------------------------------------------------ one step
+    def step(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        generator: torch.Generator | None = None,
+        member: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """One imagined step for a batch: ``obs (B, obs_dim)``, ``act (B, act_dim)``.
+
+        ``member`` (``(B,)``) is only used with TS∞ and must equal ``arange(B) % E``.
+        Returns ``next_obs (B, obs_dim)`` and ``reward (B,)``.
+        """
+        learned_reward: Tensor | None = None
+        if not self.is_ensemble:
+            next_obs = self.model(obs, act)
+        else:
+            next_obs, learned_reward = self._ensemble_step(obs, act, generator)
+        if self.use_learned_reward:
+            if learned_reward is None:
+                raise ValueError("use_learned_reward: the model has no learned reward output")
+            reward = learned_reward
+        else:
+            reward = self.reward_fn(obs, act, next_obs)
+        return next_obs, reward
+
+    def _ensemble_step(
+        self, obs: Tensor, act: Tensor, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor | None]:
+        model: EnsembleModel = self.model  # type: ignore[assignment]
+        e = model.num_members
+        b = obs.shape[0]
+        if self.propagation == "expectation":
+            pred = model.predict(obs, act)
+            reward = None if pred.reward_mean is None else pred.reward_mean.mean(0)
+            return pred.next_obs_mean.mean(0), reward
+        if self.propagation == "random_model":
+            idx = int(torch.randint(e, (1,), generator=generator, device=_gen_device(generator)))
+            nxt, rew = model.sample(obs, act, generator)
+            return nxt[idx], None if rew is None else rew[idx]
+        # TS1 / TS∞: group the B particles into E groups of N = ceil(B / E) (pad by repeating).
+        n = -(-b // e)
+        pad = n * e - b
+        if pad:
+            obs = torch.cat([obs, obs[:pad]], 0)
+            act = torch.cat([act, act[:pad]], 0)
+        if self.propagation == "ts1":
+            perm = torch.randperm(n * e, generator=generator, device=_gen_device(generator))
+            perm = perm.to(obs.device)
+        else:  # tsinf: row b -> member b % E, i.e. rows (n*E + e) go to member e
+            perm = torch.arange(n * e, device=obs.device).view(n, e).t().reshape(-1)
+        grouped_obs = obs[perm].view(e, n, -1)
+        grouped_act = act[perm].view(e, n, -1)
+        nxt, rew = model.sample(grouped_obs, grouped_act, generator)
+        next_obs = torch.empty_like(obs)
+        next_obs[perm] = nxt.reshape(n * e, -1)
+        reward = None
+        if rew is not None:
+            reward = torch.empty(n * e, dtype=rew.dtype, device=rew.device)
+            reward[perm] = rew.reshape(-1)
+            reward = reward[:b]
+        return next_obs[:b], reward
+
+    # ------------------------------------------------------------------ rollouts
+    def rollout(
+        self,
+        obs0: Tensor,
+        actions: Tensor | None = None,
+        *,
+        policy: Policy | None = None,
+        horizon: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Rollout:
+        """Roll out from ``obs0 (B, obs_dim)``.
+
+        Give either ``actions (B, H, act_dim)`` (open loop) or ``policy(obs (B, obs_dim)) ->
+        act (B, act_dim)`` together with ``horizon`` (closed loop).
+        """
+        if obs0.ndim != 2:
+            raise ValueError(f"obs0: expected shape (B, obs_dim), got {tuple(obs0.shape)}")
+        if (actions is None) == (policy is None):
+            raise ValueError("rollout: give exactly one of actions= or policy=")
+        b = obs0.shape[0]
+        if actions is not None:
+            if actions.ndim != 3 or actions.shape[0] != b:
+                raise ValueError(
+                    f"actions: expected shape ({b}, H, act_dim), got {tuple(actions.shape)}"
+                )
+            horizon = actions.shape[1]
+        elif horizon is None or horizon < 1:
+            raise ValueError(f"horizon: expected a positive int with policy=, got {horizon!r}")
+        member = None
+        if self.is_ensemble and self.propagation == "tsinf":
+            member = torch.arange(b, device=obs0.device) % self.model.num_members
+        obs_seq = [obs0]
+        act_seq, rew_seq, term_seq = [], [], []
+        done = torch.zeros(b, dtype=torch.bool, device=obs0.device)
+        obs = obs0
+        for t in range(horizon):
+            act = actions[:, t] if actions is not None else policy(obs)
+            next_obs, reward = self.step(obs, act, generator)
+            term = self.termination_fn(obs, act, next_obs).reshape(b).to(torch.bool)
+            reward = torch.where(done, torch.zeros_like(reward), reward)
+            next_obs = torch.where(done[:, None], obs, next_obs)
+            done = done | term
+            obs_seq.append(next_obs)
+            act_seq.append(act)
+            rew_seq.append(reward)
+            term_seq.append(done.clone())
+            obs = next_obs
+        return Rollout(
+            obs=torch.stack(obs_seq, 1),
+            actions=torch.stack(act_seq, 1),
+            rewards=torch.stack(rew_seq, 1),
+            terminated=torch.stack(term_seq, 1),
+            member=member,
+        )
+
+
+def _gen_device(generator: torch.Generator | None) -> torch.device | None:
+    return None if generator is None else generator.device
