@@ -44,6 +44,8 @@ class Task:
         dynamics_fn: analytic, differentiable dynamics (analytic tasks only), else ``None``.
         obs_preprocess_fn: optional transform of observations into model inputs.
         dt: seconds of simulated time per environment step.
+        num_actions: for a ``Discrete(n)`` action space, ``n``; torch functions then receive the
+            action index as a float tensor ``(..., 1)`` (``act_dim == 1``, bounds ``[0, n - 1]``).
         description: one line on the task, including any observation indices it documents.
         info: free-form extra facts (e.g. index of the x position in the observation).
     """
@@ -60,12 +62,18 @@ class Task:
     dynamics_fn: DynamicsFn | None = None
     obs_preprocess_fn: ObsPreprocessFn | None = None
     dt: float | None = None
+    num_actions: int | None = None
     description: str = ""
     info: Mapping[str, Any] = field(default_factory=dict)
 
     def make_env(self, **kwargs: Any) -> gym.Env:
         """Build a fresh environment for this task (keyword arguments go to its factory)."""
         return self.env_factory(**kwargs)
+
+    @property
+    def is_discrete(self) -> bool:
+        """True when the action space is ``Discrete(num_actions)``."""
+        return self.num_actions is not None
 
     @property
     def is_analytic(self) -> bool:
