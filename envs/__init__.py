@@ -5,11 +5,10 @@
 >>> env = envs.make("pendulum-swingup")
 """
 
-from envs.registry import get_task, list_tasks, make, register_task
-from envs.task import Task
-
 # Task modules register themselves on import.
 from envs import analytic as _analytic  # noqa: E402,F401  (registers analytic tasks)
 from envs import mujoco_tasks as _mujoco_tasks  # noqa: E402,F401  (registers MuJoCo tasks)
+from envs.registry import get_task, list_tasks, make, register_task
+from envs.task import Task
 
 __all__ = ["Task", "get_task", "list_tasks", "make", "register_task"]

@@ -19,8 +19,10 @@ _ALIASES: dict[str, str] = {}
 
 def register_task(name: str, factory: Callable[..., Task], aliases: tuple[str, ...] = ()) -> None:
     """Register ``factory(**kwargs) -> Task`` under ``name`` (and optional alias names)."""
-    if name in _FACTORIES:
-        raise ValueError(f"task {name!r} is already registered")
+    taken = set(_FACTORIES) | set(_ALIASES)
+    for key in (name, *aliases):
+        if key in taken:
+            raise ValueError(f"task name or alias {key!r} is already registered")
     _FACTORIES[name] = factory
     for alias in aliases:
         _ALIASES[alias] = name

@@ -82,5 +82,5 @@ class Task:
 
 
 def never_terminates(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
-    """Termination function of tasks that never terminate: all False, shape ``next_obs.shape[:-1]``."""
+    """Termination of tasks that never terminate: all False, shape ``next_obs.shape[:-1]``."""
     return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)
