@@ -1,0 +1,141 @@
+"""Tests of mbrl.util.run_dir.RunDir and mbrl.util.plotting.plot_curves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+import yaml
+
+from mbrl.util import io as io_mod
+from mbrl.util.config import load_config
+from mbrl.util.plotting import plot_curves, read_csv_columns
+from mbrl.util.run_dir import RunDir
+
+
+@dataclass
+class Inner:
+    horizon: int = 10
+
+
+@dataclass
+class RunCfg:
+    seed: int = 1
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_layout_and_config(tmp_path):
+    cfg = RunCfg(seed=4, inner=Inner(horizon=12))
+    with RunDir.create(tmp_path / "runs", "pets", cfg, tensorboard=False) as run:
+        assert run.path.parent == tmp_path / "runs"
+        assert re.fullmatch(r"pets-\d{8}-\d{6}", run.name)
+        assert run.checkpoint_dir.is_dir()
+        assert yaml.safe_load(run.config_path.read_text()) == {"seed": 4, "inner": {"horizon": 12}}
+        assert load_config(RunCfg, run.config_path) == cfg
+        run.logger.log({"ret": 1.0}, step=0)
+        assert (run.path / "train.csv").is_file() and (run.path / "metrics.csv").is_file()
+        assert run.plot_path("curve") == run.path / "plots" / "curve.png"
+        assert run.plot_path("curve.pdf").parent.is_dir()
+
+
+def test_unique_names_and_dict_or_no_config(tmp_path):
+    runs = [RunDir.create(tmp_path, "r", {"a": (1, 2)}, tensorboard=False) for _ in range(3)]
+    names = [r.name for r in runs]
+    assert len(set(names)) == 3
+    assert names[1] == names[0] + "-1" and names[2] == names[0] + "-2"
+    assert yaml.safe_load(runs[0].config_path.read_text()) == {"a": [1, 2]}
+    for r in runs:
+        r.close()
+    with RunDir.create(tmp_path, "noconf", None, tensorboard=False) as run:
+        assert not run.config_path.exists()
+
+
+def test_create_errors(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        RunDir.create(tmp_path, "a/b")
+    with pytest.raises(TypeError, match="config"):
+        RunDir.create(tmp_path, "x", config=3)
+    assert list(tmp_path.iterdir()) == []  # a failed create leaves nothing behind
+    with pytest.raises(FileNotFoundError):
+        RunDir.open(tmp_path / "missing")
+
+
+def test_checkpoint_roundtrip_and_latest(tmp_path):
+    with RunDir.create(tmp_path, "ck", tensorboard=False) as run:
+        s1 = {"w": torch.arange(4.0), "step": 1, "meta": {"name": "a", "vals": [1.5, 2.5]}}
+        s2 = {"w": torch.ones(2, 2), "step": 2}
+        p1 = run.save_checkpoint(s1, "iter1")
+        assert p1 == run.checkpoint_dir / "iter1.pt"
+        loaded = run.load_checkpoint("iter1")
+        torch.testing.assert_close(loaded["w"], s1["w"])
+        assert loaded["step"] == 1 and loaded["meta"] == s1["meta"]
+        assert run.load_checkpoint()["step"] == 1
+        run.save_checkpoint(s2, "iter2.pt")
+        latest = run.load_checkpoint("latest")
+        torch.testing.assert_close(latest["w"], s2["w"])
+        assert run.list_checkpoints() == ["iter1", "iter2"]
+        with pytest.raises(FileNotFoundError, match="available: iter1, iter2"):
+            run.load_checkpoint("iter3")
+        with pytest.raises(ValueError, match="reserved"):
+            run.save_checkpoint(s1, "latest")
+        with pytest.raises(TypeError, match="state"):
+            run.save_checkpoint([1, 2], "x")
+        path = run.path
+    # Re-opening the run (resume) sees the checkpoints.
+    with RunDir.open(path, tensorboard=False) as again:
+        assert again.load_checkpoint()["step"] == 2
+
+
+class NotAllowed:
+    """A class that weights-only loading must refuse to unpickle."""
+
+
+def test_checkpoint_weights_only(tmp_path):
+    with RunDir.create(tmp_path, "wo", tensorboard=False) as run:
+        torch.save({"obj": NotAllowed()}, run.checkpoint_path("evil"))
+        with pytest.raises(Exception, match="(?i)weights_only"):
+            run.load_checkpoint("evil")
+
+
+def test_failed_checkpoint_save_keeps_previous(tmp_path, monkeypatch):
+    with RunDir.create(tmp_path, "atomic", tensorboard=False) as run:
+        run.save_checkpoint({"v": torch.tensor([1.0])}, "model")
+        before = (run.checkpoint_dir / "model.pt").read_bytes()
+        latest_before = (run.checkpoint_dir / "latest.pt").read_bytes()
+
+        def failing_save(obj, f, *args, **kwargs):
+            f.write(b"partial garbage")
+            raise RuntimeError("crash during save")
+
+        monkeypatch.setattr(torch, "save", failing_save)
+        with pytest.raises(RuntimeError, match="crash during save"):
+            run.save_checkpoint({"v": torch.tensor([2.0])}, "model")
+        monkeypatch.undo()
+        assert (run.checkpoint_dir / "model.pt").read_bytes() == before
+        assert (run.checkpoint_dir / "latest.pt").read_bytes() == latest_before
+        assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["latest.pt", "model.pt"]
+        assert run.load_checkpoint("model")["v"].item() == 1.0
+    assert io_mod.atomic_torch_save  # the helper the checkpoint code relies on
+
+
+def test_plot_curves(tmp_path):
+    with RunDir.create(tmp_path, "plot", tensorboard=False) as run:
+        for step in range(5):
+            metrics = {"return": float(step**2)}
+            if step >= 2:
+                metrics["loss"] = 1.0 / step  # a key appearing later
+            run.logger.log(metrics, step=step)
+        csv_path = run.logger.csv_path("train")
+        cols = read_csv_columns(csv_path)
+        assert cols["return"].tolist() == [0.0, 1.0, 4.0, 9.0, 16.0]
+        assert cols["loss"][:2].tolist() != cols["loss"][:2].tolist()  # NaN for missing cells
+        out = plot_curves(csv_path, "step", ["return", "loss"], run.plot_path("curves"))
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+        out2 = plot_curves([csv_path, csv_path], "step", "return", tmp_path / "two.png")
+        assert out2.is_file()
+        with pytest.raises(ValueError, match="no column 'retrun'; available columns: step"):
+            plot_curves(csv_path, "step", "retrun", tmp_path / "x.png")
+        with pytest.raises(FileNotFoundError):
+            plot_curves(tmp_path / "none.csv", "step", "return", tmp_path / "x.png")
