@@ -1,0 +1,37 @@
+"""Optimal-control solvers usable on their own.
+
+* :func:`lqr` — finite-horizon, time-varying LQR with affine terms (F, f, C, c notation).
+* :func:`dlqr` — infinite-horizon discrete LQR (python-control's convention, ``u = -K x``).
+* :func:`ilqr` — batched iLQR / box-DDP with control limits.
+* :class:`LinearMPC` — constrained linear MPC compiled once with cvxpy.
+* :class:`MuJoCoDynamics` — MuJoCo physics with Jacobians, for :func:`ilqr` on true dynamics.
+* :class:`RecedingHorizonILQR` — receding-horizon iLQR with warm-start shifting.
+
+Note: this top-level package shadows the python-control package (also named ``control``) when
+both are installed in one environment.
+"""
+
+from control.boxqp import BoxQPResult, box_qp
+from control.ddp import ILQRResult, ilqr
+from control.derivatives import numpy_function
+from control.linear_mpc import InfeasibleError, LinearMPC, MPCResult
+from control.linear_quadratic import LQRSolution, NotPositiveDefiniteError, dlqr, lqr
+from control.mujoco_model import MuJoCoDynamics
+from control.receding_horizon import RecedingHorizonILQR
+
+__all__ = [
+    "BoxQPResult",
+    "ILQRResult",
+    "InfeasibleError",
+    "LQRSolution",
+    "LinearMPC",
+    "MPCResult",
+    "MuJoCoDynamics",
+    "NotPositiveDefiniteError",
+    "RecedingHorizonILQR",
+    "box_qp",
+    "dlqr",
+    "ilqr",
+    "lqr",
+    "numpy_function",
+]

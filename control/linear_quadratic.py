@@ -1,0 +1,397 @@
+"""Linear-quadratic regulators: finite-horizon time-varying LQR with affine terms (:func:`lqr`) and
+infinite-horizon discrete LQR via the discrete algebraic Riccati equation (:func:`dlqr`).
+
+Notation (Levine's deep-RL lecture notes): the state is ``x`` (n,), the control ``u`` (m,), and
+``z = [x; u]`` (n+m,).
+
+* dynamics  ``x_{t+1} = F_t z_t + f_t``
+* stage cost ``½ z_tᵀ C_t z_t + z_tᵀ c_t`` for ``t = 0 .. T-1``
+* terminal cost ``½ x_Tᵀ C_final x_T + x_Tᵀ c_final`` (optional)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from control._backend import (
+    Array,
+    NumpyBatchedOps,
+    NumpyLapackOps,
+    TorchOps,
+    check_finite,
+    float_dtype_numpy,
+    float_dtype_torch,
+    is_torch,
+    to_numpy,
+)
+
+__all__ = ["LQRSolution", "NotPositiveDefiniteError", "dlqr", "lqr"]
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """``Q_uu`` (the control block of the Q-function Hessian) is not positive definite.
+
+    ``LinAlgError`` is a ``ValueError``. ``time_step`` is the step ``t`` at which the backward
+    recursion failed and ``batch_index`` the index into the batch dims (``()`` when unbatched).
+    """
+
+    def __init__(self, message: str, time_step: int, batch_index: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.time_step = time_step
+        self.batch_index = batch_index
+
+
+@dataclass
+class LQRSolution:
+    """Solution of a finite-horizon LQR problem (numpy arrays or torch tensors, as the inputs).
+
+    The optimal policy is ``u_t = K_t x_t + k_t`` and the optimal cost-to-go from state ``x`` at
+    time ``t`` is exactly ``½ xᵀ V_t x + xᵀ v_t + const_t`` (``t = T`` is the terminal cost).
+
+    ``...`` in K, k, V, v, const is the broadcast batch shape of the problem data (F, f, C, c,
+    C_final, c_final); in x, u, cost it also includes the batch dims of ``x0``.
+
+    Attributes:
+        K: feedback gains, shape (..., T, m, n).
+        k: feedforward terms, shape (..., T, m).
+        V: value-function Hessians (symmetric), shape (..., T+1, n, n).
+        v: value-function gradients at ``x = 0``, shape (..., T+1, n).
+        const: value-function constants, shape (..., T+1).
+        x: optimal states ``x_0 .. x_T``, shape (..., T+1, n); ``None`` without ``x0``.
+        u: optimal controls ``u_0 .. u_{T-1}``, shape (..., T, m); ``None`` without ``x0``.
+        cost: total cost of that trajectory (stage costs plus terminal cost), shape (...);
+            ``None`` without ``x0``.
+    """
+
+    K: Array
+    k: Array
+    V: Array
+    v: Array
+    const: Array
+    x: Array | None = None
+    u: Array | None = None
+    cost: Array | None = None
+
+    def value(self, x: Array, t: int = 0) -> Array:
+        """Optimal cost-to-go ``½ xᵀ V_t x + xᵀ v_t + const_t`` of ``x`` (..., n) at step ``t``.
+
+        Returns shape (...) (``x``'s batch dims broadcast with the solution's).
+        """
+        Vt, vt, ct = self.V[..., t, :, :], self.v[..., t, :], self.const[..., t]
+        quad = (x[..., None, :] @ Vt @ x[..., :, None])[..., 0, 0]
+        return 0.5 * quad + (x * vt).sum(-1) + ct
+
+
+def _shape_error(name: str, expected: str, got: tuple[int, ...]) -> ValueError:
+    return ValueError(f"{name} must have shape {expected}; got {tuple(got)}")
+
+
+def _validate(
+    F: Any, f: Any, C: Any, c: Any, x0: Any, C_final: Any, c_final: Any
+) -> tuple[int, int, int, tuple[int, ...], tuple[int, ...]]:
+    """Check shapes and finiteness; return (T, n, m, problem batch shape, batch shape with x0)."""
+    if F.ndim < 3 or F.shape[-1] <= F.shape[-2] or F.shape[-2] < 1:
+        raise _shape_error("F", "(..., T, n, n+m) with n >= 1 and m >= 1", F.shape)
+    T, n, nm = F.shape[-3], F.shape[-2], F.shape[-1]
+    m = nm - n
+    if T < 1:
+        raise _shape_error("F", "(..., T, n, n+m) with T >= 1", F.shape)
+    specs = [
+        ("f", f, (T, n), f"(..., T, n) = (..., {T}, {n})"),
+        ("C", C, (T, nm, nm), f"(..., T, n+m, n+m) = (..., {T}, {nm}, {nm})"),
+        ("c", c, (T, nm), f"(..., T, n+m) = (..., {T}, {nm})"),
+        ("x0", x0, (n,), f"(..., n) = (..., {n})"),
+        ("C_final", C_final, (n, n), f"(..., n, n) = (..., {n}, {n})"),
+        ("c_final", c_final, (n,), f"(..., n) = (..., {n})"),
+    ]
+    batch_shapes = [("F", tuple(F.shape[:-3]))]
+    check_finite(F, "F")
+    for name, a, trailing, expected in specs:
+        if a is None:
+            continue
+        k = len(trailing)
+        if a.ndim < k or tuple(a.shape[-k:]) != trailing:
+            raise _shape_error(name, expected + " to match F", a.shape)
+        check_finite(a, name)
+        batch_shapes.append((name, tuple(a.shape[:-k])))
+
+    def bshape(shapes: list[tuple[str, tuple[int, ...]]]) -> tuple[int, ...]:
+        try:
+            return tuple(np.broadcast_shapes(*[s for _, s in shapes]))
+        except ValueError:
+            desc = ", ".join(f"{name}: {s}" for name, s in shapes)
+            raise ValueError(f"batch dims of the LQR inputs do not broadcast ({desc})") from None
+
+    batch = bshape(batch_shapes)
+    problem_batch = bshape([(k, s) for k, s in batch_shapes if k != "x0"])
+    return T, n, m, problem_batch, batch
+
+
+def lqr(
+    F: Array,
+    f: Array,
+    C: Array,
+    c: Array,
+    x0: Array | None = None,
+    *,
+    C_final: Array | None = None,
+    c_final: Array | None = None,
+) -> LQRSolution:
+    """Solve a finite-horizon, time-varying LQR problem with affine terms exactly.
+
+    Minimises ``Σ_{t<T} (½ z_tᵀ C_t z_t + z_tᵀ c_t) + ½ x_Tᵀ C_final x_T + x_Tᵀ c_final`` over
+    ``u_0 .. u_{T-1}`` subject to ``x_{t+1} = F_t z_t + f_t``, with ``z_t = [x_t; u_t]``, by the
+    backward Riccati recursion (``Q_t = C_t + F_tᵀ V_{t+1} F_t``, ``q_t = c_t + F_tᵀ V_{t+1} f_t +
+    F_tᵀ v_{t+1}``, ``K_t = -Q_uu⁻¹ Q_ux``, ``k_t = -Q_uu⁻¹ q_u``). ``Q_uu`` is factorised by
+    Cholesky (``Q_uu = L Lᵀ``) and ``V_t = Q_xx - (L⁻¹Q_ux)ᵀ(L⁻¹Q_ux)`` is symmetrised. Only the
+    symmetric part of ``C_t`` and ``C_final`` matters (they are symmetrised).
+
+    Args:
+        F: dynamics matrices, shape (..., T, n, n+m).
+        f: dynamics offsets, shape (..., T, n).
+        C: stage-cost Hessians, shape (..., T, n+m, n+m).
+        c: stage-cost gradients, shape (..., T, n+m).
+        x0: initial state, shape (..., n). When given, the optimal trajectory and cost are returned.
+        C_final: terminal-cost Hessian, shape (..., n, n); zero when omitted.
+        c_final: terminal-cost gradient, shape (..., n); zero when omitted.
+
+    Leading batch dims ``...`` may differ between arguments and broadcast. The loop runs over
+    ``T`` only; batches are vectorised.
+
+    Returns:
+        :class:`LQRSolution` holding numpy arrays when all inputs are numpy, torch tensors (dtype
+        and device of the inputs, differentiable) when any input is a tensor.
+
+    Raises:
+        ValueError: a shape mismatch (naming the argument and the expected shape) or NaN/inf input.
+        NotPositiveDefiniteError: ``Q_uu`` is not positive definite at some step (a ``ValueError``;
+            the message names the time step and batch index).
+    """
+    args = {"F": F, "f": f, "C": C, "c": c, "x0": x0, "C_final": C_final, "c_final": c_final}
+    given = {k: a for k, a in args.items() if a is not None}
+    use_torch = any(is_torch(a) for a in given.values())
+
+    if use_torch:
+        dtype = float_dtype_torch(*given.values())
+        device = next(a.device for a in given.values() if is_torch(a))
+        conv = {
+            k: (a if is_torch(a) else torch.as_tensor(np.asarray(a))).to(dtype=dtype, device=device)
+            for k, a in given.items()
+        }
+    else:
+        np_args = {k: to_numpy(a, k) for k, a in given.items()}
+        dtype_np = float_dtype_numpy(*np_args.values())
+        conv = {k: a.astype(dtype_np, copy=False) for k, a in np_args.items()}
+    for k in args:
+        conv.setdefault(k, None)
+    T, n, m, batch, full_batch = _validate(**conv)
+
+    # Backend choice (same maths either way). numpy/LAPACK kernels have the lowest per-call
+    # overhead and do not oversubscribe a busy CPU, so they run every problem that does not need
+    # torch: unbatched ones through LAPACK directly, batched ones through numpy's stacked
+    # gufuncs. torch kernels run only when autograd or a non-CPU device (or dtype) needs them.
+    torch_kernels = use_torch and (
+        device.type != "cpu"
+        or dtype not in (torch.float32, torch.float64)
+        or any(a.requires_grad for a in conv.values() if a is not None)
+    )
+    if torch_kernels:
+        return _solve(conv, T, n, m, batch, full_batch, TorchOps(dtype, device))
+    np_conv = {k: None if a is None else (a.numpy() if use_torch else a) for k, a in conv.items()}
+    ops_cls = NumpyLapackOps if batch == () else NumpyBatchedOps
+    sol = _solve(np_conv, T, n, m, batch, full_batch, ops_cls(np_conv["F"].dtype))
+    return _map_solution(sol, lambda a: torch.from_numpy(np.asarray(a))) if use_torch else sol
+
+
+def _map_solution(sol: LQRSolution, fn: Any) -> LQRSolution:
+    return LQRSolution(**{k: (None if val is None else fn(val)) for k, val in vars(sol).items()})
+
+
+def _sym(a: Array) -> Array:
+    return 0.5 * (a + a.swapaxes(-1, -2))
+
+
+def _solve(
+    a: dict[str, Any],
+    T: int,
+    n: int,
+    m: int,
+    batch: tuple[int, ...],
+    full_batch: tuple[int, ...],
+    ops: Any,
+) -> LQRSolution:
+    """Backward Riccati recursion and (with ``x0``) forward rollout on one backend."""
+    nm = n + m
+
+    def bcast(x: Any, trailing: tuple[int, ...], batch: tuple[int, ...] = batch) -> Any:
+        shape = batch + trailing
+        if tuple(x.shape) == shape:
+            return x
+        return torch.broadcast_to(x, shape) if is_torch(x) else np.broadcast_to(x, shape)
+
+    F = bcast(a["F"], (T, n, nm))
+    f = bcast(a["f"], (T, n))
+    C = _sym(bcast(a["C"], (T, nm, nm)))
+    c = bcast(a["c"], (T, nm))
+
+    V = ops.zeros(batch + (n, n)) if a["C_final"] is None else _sym(bcast(a["C_final"], (n, n)))
+    v = ops.zeros(batch + (n,)) if a["c_final"] is None else bcast(a["c_final"], (n,))
+    const = ops.zeros(batch)
+    Vs, vs, consts, Ks, ks, infos = [V], [v], [const], [], [], []
+
+    for t in range(T - 1, -1, -1):
+        Ft = F[..., t, :, :]
+        ft = f[..., t, :, None]  # (..., n, 1)
+        FtT = Ft.swapaxes(-1, -2)
+        FtV = FtT @ V  # (..., n+m, n)
+        Q = C[..., t, :, :] + FtV @ Ft
+        Vf = V @ ft  # (..., n, 1)
+        q = c[..., t, :, None] + FtT @ (Vf + v[..., :, None])  # (..., n+m, 1)
+        const = const + (ft.swapaxes(-1, -2) @ (0.5 * Vf + v[..., :, None]))[..., 0, 0]
+
+        low, info = ops.cholesky(Q[..., n:, n:])
+        if isinstance(ops, NumpyLapackOps):
+            _raise_if_failed(ops, info, t)
+        else:
+            infos.append(info)
+        # W = L⁻¹ [Q_ux | q_u], so that Q_uu⁻¹[Q_ux | q_u] = L⁻ᵀ W.
+        W = ops.solve_lower(low, ops.cat([Q[..., n:, :n], q[..., n:, :]], -1))  # (..., m, n+1)
+        Kk = -ops.solve_lower_t(low, W)
+        Wx, Wq = W[..., :, :n], W[..., :, n:]
+        WxT = Wx.swapaxes(-1, -2)
+        V = _sym(Q[..., :n, :n] - WxT @ Wx)
+        v = (q[..., :n, :] - WxT @ Wq)[..., 0]
+        const = const - 0.5 * (Wq.swapaxes(-1, -2) @ Wq)[..., 0, 0]
+
+        Vs.append(V)
+        vs.append(v)
+        consts.append(const)
+        Ks.append(Kk[..., :, :n])
+        ks.append(Kk[..., :, n])
+
+    if infos:  # deferred check on the torch path (avoids a device sync per step)
+        for i, info in enumerate(infos):
+            _raise_if_failed(ops, info, T - 1 - i)
+
+    sol = LQRSolution(
+        K=ops.stack(Ks[::-1], -3),
+        k=ops.stack(ks[::-1], -2),
+        V=ops.stack(Vs[::-1], -3),
+        v=ops.stack(vs[::-1], -2),
+        const=ops.stack(consts[::-1], -1),
+    )
+    if a["x0"] is not None:
+        x = bcast(a["x0"], (n,), full_batch)
+        xs, us = [x], []
+        for t in range(T):
+            u = (sol.K[..., t, :, :] @ x[..., :, None])[..., 0] + sol.k[..., t, :]
+            z = ops.cat([x, u], -1)
+            x = (F[..., t, :, :] @ z[..., :, None])[..., 0] + f[..., t, :]
+            xs.append(x)
+            us.append(u)
+        sol.x = ops.stack(xs, -2)
+        sol.u = ops.stack(us, -2)
+        z = ops.cat([sol.x[..., :-1, :], sol.u], -1)  # (..., T, n+m)
+        stage = 0.5 * (z[..., None, :] @ C @ z[..., :, None])[..., 0, 0] + (z * c).sum(-1)
+        cost = stage.sum(-1)
+        xT = sol.x[..., -1, :]
+        if a["C_final"] is not None:
+            Cf = bcast(a["C_final"], (n, n))
+            cost = cost + 0.5 * (xT[..., None, :] @ Cf @ xT[..., :, None])[..., 0, 0]
+        if a["c_final"] is not None:
+            cost = cost + (xT * bcast(a["c_final"], (n,))).sum(-1)
+        sol.cost = cost
+    return sol
+
+
+def _raise_if_failed(ops: Any, info: Any, t: int) -> None:
+    failed, idx, order = ops.failed(info)
+    if failed:
+        where = f" (batch index {idx})" if idx else ""
+        raise NotPositiveDefiniteError(
+            f"lqr: Q_uu = C_uu + F_uᵀ V_{{t+1}} F_u is not positive definite at time step "
+            f"t={t}{where} (Cholesky failed at leading minor {order}); the control cost "
+            f"C[..., {t}, n:, n:] must make Q_uu positive definite",
+            time_step=t,
+            batch_index=idx,
+        )
+
+
+def dlqr(
+    A: Array, B: Array, Q: Array, R: Array, N: Array | None = None
+) -> tuple[Array, Array, Array]:
+    """Infinite-horizon discrete-time LQR (python-control's ``dlqr`` convention).
+
+    Minimises ``Σ_t x_tᵀ Q x_t + u_tᵀ R u_t + 2 x_tᵀ N u_t`` subject to ``x_{t+1} = A x_t + B u_t``
+    with the stationary policy ``u = -K x``. The Riccati solution comes from
+    :func:`scipy.linalg.solve_discrete_are` (``N`` passed as ``s``).
+
+    Args:
+        A: (n, n) state matrix.  B: (n, m) input matrix.
+        Q: (n, n) state cost (symmetric PSD).  R: (m, m) control cost (symmetric PD).
+        N: (n, m) cross term; zero when omitted.
+
+    Returns:
+        ``(K, S, E)``: gain K (m, n), DARE solution S (n, n), closed-loop eigenvalues E (n,) of
+        ``A - B K`` (complex). numpy arrays, or CPU-computed torch tensors on the inputs' device
+        and dtype when any input is a tensor (E complex).
+
+    Raises:
+        ValueError: bad shapes or NaN/inf input, or no stabilising DARE solution exists.
+    """
+    raw = {"A": A, "B": B, "Q": Q, "R": R, "N": N}
+    torch_like = next((x for x in raw.values() if is_torch(x)), None)
+    arrs = {k: None if x is None else to_numpy(x, k).astype(np.float64) for k, x in raw.items()}
+    An, Bn, Qn, Rn, Nn = (arrs[k] for k in "ABQRN")
+    if An.ndim != 2 or An.shape[0] != An.shape[1] or An.shape[0] < 1:
+        raise _shape_error("A", "(n, n)", An.shape)
+    n = An.shape[0]
+    if Bn.ndim != 2 or Bn.shape[0] != n or Bn.shape[1] < 1:
+        raise _shape_error("B", f"(n, m) = ({n}, m)", Bn.shape)
+    m = Bn.shape[1]
+    if Qn.shape != (n, n):
+        raise _shape_error("Q", f"(n, n) = ({n}, {n})", Qn.shape)
+    if Rn.shape != (m, m):
+        raise _shape_error("R", f"(m, m) = ({m}, {m})", Rn.shape)
+    if Nn is not None and Nn.shape != (n, m):
+        raise _shape_error("N", f"(n, m) = ({n}, {m})", Nn.shape)
+    for k, x in arrs.items():
+        if x is not None:
+            check_finite(x, k)
+    Qn, Rn = _sym(Qn), _sym(Rn)
+    try:
+        S = scipy.linalg.solve_discrete_are(An, Bn, Qn, Rn, s=Nn)
+    except (np.linalg.LinAlgError, ValueError) as e:
+        raise ValueError(
+            f"dlqr: the discrete algebraic Riccati equation has no stabilising solution "
+            f"((A, B) must be stabilisable, R positive definite, and no closed-loop eigenvalue on "
+            f"the unit circle); scipy said: {e}"
+        ) from e
+    G = Bn.T @ S @ Bn + Rn
+    H = Bn.T @ S @ An + (0.0 if Nn is None else Nn.T)
+    try:
+        K = scipy.linalg.cho_solve(scipy.linalg.cho_factor(_sym(G)), H)
+    except np.linalg.LinAlgError as e:
+        raise ValueError(f"dlqr: Bᵀ S B + R is not positive definite ({e})") from e
+    E = np.linalg.eigvals(An - Bn @ K)
+    if not np.all(np.abs(E) < 1.0):
+        raise ValueError(
+            "dlqr: the Riccati solution does not stabilise the system "
+            f"(max |closed-loop eigenvalue| = {np.abs(E).max():.6g} >= 1)"
+        )
+    if torch_like is not None:
+        dt = float_dtype_torch(*[x for x in raw.values() if x is not None])
+        dev = torch_like.device
+        return (
+            torch.as_tensor(K, dtype=dt, device=dev),
+            torch.as_tensor(S, dtype=dt, device=dev),
+            torch.as_tensor(E, device=dev).to(
+                torch.complex64 if dt == torch.float32 else torch.complex128
+            ),
+        )
+    return K, S, E

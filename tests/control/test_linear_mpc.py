@@ -1,0 +1,139 @@
+"""Tests for control.linear_mpc.LinearMPC against lqr()/dlqr() and an independent solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from control.linear_mpc import InfeasibleError, LinearMPC, MPCResult
+from control.linear_quadratic import dlqr, lqr
+
+N_X, N_U, H = 4, 2, 15
+
+
+@pytest.fixture(scope="module")
+def system():
+    rng = np.random.default_rng(0)
+    A = np.eye(N_X) + 0.15 * rng.normal(size=(N_X, N_X))
+    B = 0.3 * rng.normal(size=(N_X, N_U))
+    L = rng.normal(size=(N_X, N_X))
+    Q = L @ L.T / N_X + 0.1 * np.eye(N_X)
+    R = np.diag([0.2, 0.5])
+    Qf = 2.0 * np.eye(N_X)
+    x0 = np.array([1.0, -0.5, 0.8, 0.3])
+    return A, B, Q, R, Qf, x0
+
+
+def lqr_plan(A, B, Q, R, Qf, x0, horizon=H):
+    n, m = B.shape
+    F = np.broadcast_to(np.hstack([A, B]), (horizon, n, n + m))
+    C = np.zeros((n + m, n + m))
+    C[:n, :n], C[n:, n:] = Q, R
+    C = np.broadcast_to(C, (horizon, n + m, n + m))
+    return lqr(F, np.zeros((horizon, n)), C, np.zeros((horizon, n + m)), x0, C_final=Qf)
+
+
+@pytest.mark.parametrize("solver", [None, "OSQP"])
+def test_inactive_constraints_match_lqr(system, solver):
+    A, B, Q, R, Qf, x0 = system
+    ref = lqr_plan(A, B, Q, R, Qf, x0)
+    mpc = LinearMPC(A, B, Q, R, H, Q_final=Qf, x_min=-100, x_max=100, u_min=-50.0,
+                    u_max=[50.0, np.inf], solver=solver)  # fmt: skip
+    res = mpc.solve(x0)
+    assert isinstance(res, MPCResult) and res.status == "optimal"
+    assert res.x.shape == (H + 1, N_X) and res.u.shape == (H, N_U) and res.u0.shape == (N_U,)
+    np.testing.assert_allclose(res.u, ref.u, atol=1e-5)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-5)
+    np.testing.assert_allclose(res.u0, ref.u[0], atol=1e-5)
+    assert abs(res.cost - ref.cost) < 1e-5 * max(1.0, abs(ref.cost))
+
+
+def test_dare_terminal_cost_gives_infinite_horizon_gain(system):
+    A, B, Q, R, _, x0 = system
+    K, S, _ = dlqr(A, B, Q, R)
+    # ½-convention cost with terminal ½ xᵀ S x: the tail is exact, so u_0 = -K x0 for any horizon.
+    res = LinearMPC(A, B, Q, R, 5, Q_final=S).solve(x0)
+    np.testing.assert_allclose(res.u0, -K @ x0, atol=1e-6)
+
+
+def test_active_constraints_are_respected_and_change_the_plan(system):
+    A, B, Q, R, Qf, x0 = system
+    ref = lqr_plan(A, B, Q, R, Qf, x0)
+    u_max = 0.5 * np.abs(ref.u).max()
+    x_lo = np.array([-np.inf, -0.3, -np.inf, -np.inf])
+    kw = dict(Q_final=Qf, u_min=-u_max, u_max=u_max, x_min=x_lo)
+    res = LinearMPC(A, B, Q, R, H, **kw).solve(x0)
+    assert res.status == "optimal"
+    tol = 1e-6
+    assert np.all(np.abs(res.u) <= u_max + tol)
+    assert np.all(res.x[1:, 1] >= -0.3 - tol)
+    assert np.isclose(np.abs(res.u).max(), u_max, atol=1e-6)  # the bound is active
+    assert np.abs(res.u - ref.u).max() > 0.05  # and the plan differs from unconstrained LQR
+    assert res.cost > ref.cost
+    # Dynamics hold exactly (to solver tolerance).
+    np.testing.assert_allclose(res.x[1:], res.x[:-1] @ A.T + res.u @ B.T, atol=1e-7)
+    # An independent solver (ADMM instead of the default interior point) finds the same optimum.
+    other = LinearMPC(A, B, Q, R, H, solver="OSQP", **kw).solve(x0)
+    np.testing.assert_allclose(res.u, other.u, atol=1e-5)
+    assert abs(res.cost - other.cost) < 1e-6 * max(1.0, res.cost)
+
+
+def test_infeasible_state_bounds_raise_or_report(system):
+    A, B, Q, R, Qf, _ = system
+    kw = dict(u_min=-0.01, u_max=0.01, x_min=-1.0, x_max=1.0)
+    mpc = LinearMPC(A, B, Q, R, H, **kw)
+    x0 = np.array([0.0, 0.0, 0.0, 50.0])  # far outside the box and unable to get back in one step
+    with pytest.raises(InfeasibleError, match="infeasible") as info:
+        mpc.solve(x0)
+    assert isinstance(info.value, RuntimeError)
+    assert info.value.status.startswith("infeasible")
+    res = LinearMPC(A, B, Q, R, H, raise_on_infeasible=False, **kw).solve(x0)
+    assert res.status.startswith("infeasible")
+    assert np.isnan(res.u).all() and np.isnan(res.x).all() and res.cost == np.inf
+    # The same compiled problem still solves feasible initial states afterwards.
+    assert mpc.solve(np.zeros(N_X)).status == "optimal"
+
+
+@pytest.mark.parametrize("solver", [None, "OSQP"])
+def test_resolve_reuses_compiled_problem(system, solver):
+    A, B, Q, R, Qf, x0 = system
+    mpc = LinearMPC(A, B, Q, R, H, Q_final=Qf, u_min=-0.3, u_max=0.3, solver=solver)
+    assert mpc.problem.is_dpp()
+    first = mpc.solve(x0)
+    compiled = mpc.problem._cache.param_prog  # cvxpy's cached parametrised program
+    assert compiled is not None
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x = rng.normal(size=N_X)
+        res = mpc.solve(torch.tensor(x))  # torch input is accepted
+        assert mpc.problem._cache.param_prog is compiled  # not recompiled
+        fresh = LinearMPC(A, B, Q, R, H, Q_final=Qf, u_min=-0.3, u_max=0.3, solver=solver).solve(x)
+        np.testing.assert_allclose(res.u, fresh.u, atol=1e-6)
+        np.testing.assert_allclose(res.x[0], x, atol=1e-9)
+    np.testing.assert_allclose(mpc.solve(x0).u, first.u, atol=1e-6)
+
+
+def test_bad_inputs_name_the_argument(system):
+    A, B, Q, R, Qf, x0 = system
+    with pytest.raises(ValueError, match=r"B must have shape \(n, m\) = \(4, m\)"):
+        LinearMPC(A, B[:3], Q, R, H)
+    with pytest.raises(ValueError, match=r"R must have shape \(2, 2\)"):
+        LinearMPC(A, B, Q, np.eye(3), H)
+    with pytest.raises(ValueError, match="R must be positive definite"):
+        LinearMPC(A, B, Q, np.diag([1.0, 0.0]), H)
+    with pytest.raises(ValueError, match="Q must be positive semidefinite"):
+        LinearMPC(A, B, -Q, R, H)
+    with pytest.raises(ValueError, match="horizon must be an integer >= 1"):
+        LinearMPC(A, B, Q, R, 0)
+    with pytest.raises(ValueError, match="u_min > u_max at index 1"):
+        LinearMPC(A, B, Q, R, H, u_min=[0.0, 1.0], u_max=[1.0, 0.5])
+    with pytest.raises(ValueError, match=r"x_max must be a scalar or have shape \(4,\)"):
+        LinearMPC(A, B, Q, R, H, x_max=np.ones(3))
+    with pytest.raises(ValueError, match="A contains NaN or inf"):
+        LinearMPC(np.full_like(A, np.nan), B, Q, R, H)
+    mpc = LinearMPC(A, B, Q, R, H)
+    with pytest.raises(ValueError, match=r"x0 must have shape \(4,\)"):
+        mpc.solve(np.zeros(3))
+    with pytest.raises(ValueError, match="x0 contains NaN or inf"):
+        mpc.solve(np.array([np.nan, 0, 0, 0]))

@@ -1,0 +1,329 @@
+"""Tests for control.linear_quadratic: lqr() against a cvxpy QP and the QP's KKT system, dlqr()
+against scipy's DARE solver, backend/shape/dtype handling and error messages."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from control.linear_quadratic import LQRSolution, NotPositiveDefiniteError, dlqr, lqr
+
+
+def random_problem(rng: np.random.Generator, T: int, n: int, m: int, batch: tuple[int, ...] = ()):
+    """Random LQR instance with cross terms (C_xu != 0), affine terms and a terminal cost."""
+    nm = n + m
+    F = rng.normal(size=batch + (T, n, nm)) * 0.6
+    f = rng.normal(size=batch + (T, n))
+    M = rng.normal(size=batch + (T, nm, nm))
+    C = M @ np.swapaxes(M, -1, -2) / nm + 0.2 * np.eye(nm)  # PD, dense (cross terms)
+    c = rng.normal(size=batch + (T, nm))
+    Mf = rng.normal(size=batch + (n, n))
+    C_final = Mf @ np.swapaxes(Mf, -1, -2) / n + 0.1 * np.eye(n)
+    c_final = rng.normal(size=batch + (n,))
+    x0 = rng.normal(size=batch + (n,))
+    return F, f, C, c, x0, C_final, c_final
+
+
+def cvxpy_reference(F, f, C, c, x0, C_final, c_final):
+    """The same problem as a QP over (x, u) with dynamics equality constraints (Clarabel)."""
+    T, n, nm = F.shape
+    m = nm - n
+    x = cp.Variable((T + 1, n))
+    u = cp.Variable((T, m))
+    cost = 0
+    cons = [x[0] == x0]
+    for t in range(T):
+        z = cp.hstack([x[t], u[t]])
+        cost += 0.5 * cp.quad_form(z, C[t]) + c[t] @ z
+        cons.append(x[t + 1] == F[t] @ z + f[t])
+    cost += 0.5 * cp.quad_form(x[T], C_final) + c_final @ x[T]
+    prob = cp.Problem(cp.Minimize(cost), cons)
+    tol = 1e-13
+    prob.solve(
+        solver=cp.CLARABEL,
+        tol_gap_abs=tol,
+        tol_gap_rel=tol,
+        tol_feas=tol,
+        tol_ktratio=1e-10,
+        max_iter=200,
+    )
+    assert prob.status == cp.OPTIMAL
+    return x.value, u.value, prob.value
+
+
+def kkt_reference(F, f, C, c, x0, C_final, c_final):
+    """Exact solution of the QP's KKT system (dense, scipy) over w = [x_0..x_T, u_0..u_{T-1}]."""
+    T, n, nm = F.shape
+    m = nm - n
+    N = (T + 1) * n + T * m
+    H = np.zeros((N, N))
+    g = np.zeros(N)
+    A = np.zeros(((T + 1) * n, N))
+    b = np.zeros((T + 1) * n)
+    xs = [np.arange(t * n, (t + 1) * n) for t in range(T + 1)]
+    us = [(T + 1) * n + np.arange(t * m, (t + 1) * m) for t in range(T)]
+    for t in range(T):
+        idx = np.r_[xs[t], us[t]]
+        H[np.ix_(idx, idx)] += C[t]
+        g[idx] += c[t]
+        rows = xs[t + 1]
+        A[np.ix_(rows, xs[t + 1])] = np.eye(n)
+        A[np.ix_(rows, idx)] = -F[t]
+        b[rows] = f[t]
+    H[np.ix_(xs[T], xs[T])] += C_final
+    g[xs[T]] += c_final
+    A[np.ix_(xs[0], xs[0])] = np.eye(n)
+    b[xs[0]] = x0
+    K = np.block([[H, A.T], [A, np.zeros((A.shape[0], A.shape[0]))]])
+    w = scipy.linalg.solve(K, np.r_[-g, b])[:N]
+    x = w[: (T + 1) * n].reshape(T + 1, n)
+    u = w[(T + 1) * n :].reshape(T, m)
+    return x, u, 0.5 * w @ H @ w + g @ w
+
+
+def rel_err(a, b) -> float:
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(b), 1e-300))
+
+
+def test_lqr_matches_cvxpy_qp_and_kkt_unbatched():
+    rng = np.random.default_rng(0)
+    prob = random_problem(rng, T=8, n=4, m=2)
+    sol = lqr(*prob[:5], C_final=prob[5], c_final=prob[6])
+    assert isinstance(sol, LQRSolution)
+    assert sol.K.shape == (8, 2, 4) and sol.k.shape == (8, 2)
+    assert sol.V.shape == (9, 4, 4) and sol.v.shape == (9, 4) and sol.const.shape == (9,)
+    assert sol.x.shape == (9, 4) and sol.u.shape == (8, 2) and np.shape(sol.cost) == ()
+    assert np.abs(prob[2][..., :4, 4:]).min() > 0  # the instance really has cross terms
+
+    x_k, u_k, cost_k = kkt_reference(*prob)
+    assert rel_err(sol.x, x_k) < 1e-10
+    assert rel_err(sol.u, u_k) < 1e-10
+    assert abs(sol.cost - cost_k) < 1e-10 * max(1.0, abs(cost_k))
+
+    x_c, u_c, cost_c = cvxpy_reference(*prob)
+    assert rel_err(sol.x, x_c) < 1e-8
+    assert rel_err(sol.u, u_c) < 1e-8
+    assert abs(sol.cost - cost_c) < 1e-8 * max(1.0, abs(cost_c))
+
+    # Value function is the exact cost-to-go (including the constant) at every step.
+    assert abs(sol.value(sol.x[0], 0) - sol.cost) < 1e-10 * max(1.0, abs(cost_k))
+    F, f, C, c, x0, Cf, cf = prob
+    tail = lqr(F[3:], f[3:], C[3:], c[3:], sol.x[3], C_final=Cf, c_final=cf)
+    assert abs(sol.value(sol.x[3], 3) - tail.cost) < 1e-10 * max(1.0, abs(tail.cost))
+    # Time-varying policy reproduces the trajectory.
+    assert np.allclose(sol.u[5], sol.K[5] @ sol.x[5] + sol.k[5], rtol=0, atol=1e-12)
+
+
+def test_lqr_matches_cvxpy_qp_batched_with_broadcasting():
+    rng = np.random.default_rng(1)
+    T, n, m = 6, 3, 2
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T, n, m, batch=(3,))
+    F_shared = F[0]  # no batch dim: broadcast against the others
+    x0_b = rng.normal(size=(2, 1, n))  # batch (2, 1) broadcasts with (3,) -> (2, 3)
+    sol = lqr(F_shared, f, C, c, x0_b, C_final=Cf, c_final=cf)
+    assert sol.K.shape == (3, T, m, n)  # gains do not depend on x0
+    assert sol.x.shape == (2, 3, T + 1, n) and sol.u.shape == (2, 3, T, m)
+    assert sol.cost.shape == (2, 3) and isinstance(sol.cost, np.ndarray)
+    for i in range(2):
+        for j in range(3):
+            args = (F_shared, f[j], C[j], c[j], x0_b[i, 0], Cf[j], cf[j])
+            x_c, u_c, cost_c = cvxpy_reference(*args)
+            assert rel_err(sol.x[i, j], x_c) < 1e-8
+            assert rel_err(sol.u[i, j], u_c) < 1e-8
+            assert abs(sol.cost[i, j] - cost_c) < 1e-8 * max(1.0, abs(cost_c))
+            x_k, u_k, cost_k = kkt_reference(*args)
+            assert rel_err(sol.x[i, j], x_k) < 1e-10
+            assert abs(sol.cost[i, j] - cost_k) < 1e-10 * max(1.0, abs(cost_k))
+
+
+def test_lqr_without_terminal_cost_and_without_x0():
+    rng = np.random.default_rng(2)
+    F, f, C, c, x0, _, _ = random_problem(rng, T=5, n=3, m=1)
+    sol = lqr(F, f, C, c)
+    assert sol.x is None and sol.u is None and sol.cost is None
+    np.testing.assert_array_equal(sol.V[-1], 0.0)
+    np.testing.assert_array_equal(sol.v[-1], 0.0)
+    x_k, u_k, cost_k = kkt_reference(F, f, C, c, x0, np.zeros((3, 3)), np.zeros(3))
+    assert abs(sol.value(x0) - cost_k) < 1e-10 * max(1.0, abs(cost_k))
+    assert rel_err(lqr(F, f, C, c, x0).u, u_k) < 1e-10
+    # One (unbatched) problem, many initial states: gains stay unbatched, trajectories batch.
+    x0s = rng.normal(size=(4, 3))
+    many = lqr(F, f, C, c, x0s)
+    assert many.K.shape == (5, 1, 3) and many.u.shape == (4, 5, 1) and many.cost.shape == (4,)
+    for i in range(4):
+        single = lqr(F, f, C, c, x0s[i])
+        np.testing.assert_allclose(many.u[i], single.u, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(many.cost[i], single.cost, rtol=1e-12)
+
+
+def test_lqr_asymmetric_cost_uses_symmetric_part():
+    rng = np.random.default_rng(3)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=4, n=2, m=2)
+    S = rng.normal(size=C.shape)
+    skew = S - np.swapaxes(S, -1, -2)  # zᵀ skew z = 0, so the problem is unchanged
+    a = lqr(F, f, C, c, x0, C_final=Cf, c_final=cf)
+    b = lqr(F, f, C + skew, c, x0, C_final=Cf, c_final=cf)
+    np.testing.assert_allclose(b.u, a.u, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.cost, a.cost, rtol=1e-12)
+
+
+def _lti_as_lqr(A, B, Q, R, N, T):
+    n, m = B.shape
+    F = np.broadcast_to(np.hstack([A, B]), (T, n, n + m))
+    C = np.broadcast_to(2.0 * np.block([[Q, N], [N.T, R]]), (T, n + m, n + m))
+    return F, np.zeros((T, n)), C, np.zeros((T, n + m))
+
+
+def _random_lti(rng, n, m):
+    A = rng.normal(size=(n, n)) / np.sqrt(n) * 1.2  # typically open-loop unstable
+    B = rng.normal(size=(n, m))
+    L = rng.normal(size=(n, n))
+    Q = L @ L.T / n + 0.1 * np.eye(n)
+    R = np.eye(m) * 0.5
+    N = rng.normal(size=(n, m)) * 0.1
+    return A, B, Q, R, N
+
+
+@pytest.mark.parametrize("with_cross", [False, True])
+def test_dlqr_matches_scipy_dare_and_long_horizon_lqr(with_cross):
+    rng = np.random.default_rng(4)
+    n, m = 4, 2
+    A, B, Q, R, N = _random_lti(rng, n, m)
+    if not with_cross:
+        N = np.zeros((n, m))
+    K, S, E = dlqr(A, B, Q, R, N if with_cross else None)
+    S_ref = scipy.linalg.solve_discrete_are(A, B, Q, R, s=N if with_cross else None)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-12, atol=1e-12)
+    K_ref = np.linalg.solve(B.T @ S_ref @ B + R, B.T @ S_ref @ A + N.T)
+    np.testing.assert_allclose(K, K_ref, rtol=1e-10, atol=1e-12)
+    E_ref = np.linalg.eigvals(A - B @ K_ref)
+    np.testing.assert_allclose(np.sort_complex(E), np.sort_complex(E_ref), rtol=1e-10, atol=1e-12)
+    assert K.shape == (m, n) and S.shape == (n, n) and E.shape == (n,)
+    assert np.all(np.abs(E) < 1)
+    # dlqr's cost has no ½: lqr with C = 2[[Q, N], [Nᵀ, R]] has the same gains and V_0 -> 2 S.
+    sol = lqr(*_lti_as_lqr(A, B, Q, R, N, T=300))
+    np.testing.assert_allclose(sol.K[0], -K, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sol.V[0], 2.0 * S, rtol=1e-8, atol=1e-10)
+
+
+def test_dlqr_errors():
+    A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
+    with pytest.raises(ValueError, match="no stabilising solution|does not stabilise"):
+        dlqr(A, B, Q, R)  # the unstable mode 1.5 is not controllable
+    with pytest.raises(ValueError, match=r"B must have shape \(n, m\) = \(2, m\)"):
+        dlqr(A, np.ones((3, 1)), Q, R)
+    with pytest.raises(ValueError, match=r"R must have shape \(m, m\) = \(1, 1\)"):
+        dlqr(A, B, Q, np.eye(2))
+    with pytest.raises(ValueError, match=r"N must have shape \(n, m\) = \(2, 1\)"):
+        dlqr(A, B, Q, R, np.ones((1, 2)))
+    with pytest.raises(ValueError, match="Q contains NaN or inf"):
+        dlqr(A, B, np.full((2, 2), np.nan), R)
+
+
+def test_dlqr_torch_in_torch_out():
+    A = torch.tensor([[1.0, 0.1], [0.0, 1.0]], dtype=torch.float64)
+    B = torch.tensor([[0.0], [0.1]], dtype=torch.float64)
+    K, S, E = dlqr(A, B, torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
+    assert isinstance(K, torch.Tensor) and K.dtype == torch.float64 and E.is_complex()
+    K_np, S_np, _ = dlqr(A.numpy(), B.numpy(), np.eye(2), np.eye(1))
+    np.testing.assert_array_equal(K.numpy(), K_np)
+    np.testing.assert_array_equal(S.numpy(), S_np)
+
+
+def test_numpy_and_torch_backends_agree_and_keep_kind():
+    rng = np.random.default_rng(5)
+    prob = random_problem(rng, T=7, n=3, m=2, batch=(2,))
+    kw = lambda p: dict(C_final=p[5], c_final=p[6])  # noqa: E731
+    ref = lqr(*prob[:5], **kw(prob))
+    assert all(isinstance(getattr(ref, k), np.ndarray) for k in ("K", "k", "V", "v", "x", "cost"))
+    assert ref.K.dtype == np.float64
+
+    # (requires_grad=True forces the torch kernels; otherwise CPU tensors take the numpy kernels)
+    for dtype, tol, grad in [
+        (torch.float64, 1e-10, False),
+        (torch.float64, 1e-10, True),
+        (torch.float32, 2e-3, False),
+        (torch.float32, 2e-3, True),
+    ]:
+        tp = [torch.tensor(a, dtype=dtype, requires_grad=grad) for a in prob]
+        sol = lqr(*tp[:5], **kw(tp))
+        for name in ("K", "k", "V", "v", "const", "x", "u", "cost"):
+            val = getattr(sol, name)
+            assert isinstance(val, torch.Tensor) and val.dtype == dtype, name
+            assert val.requires_grad == grad
+            np.testing.assert_allclose(val.detach().numpy(), getattr(ref, name), rtol=tol, atol=tol)
+    # Unbatched torch (takes the LAPACK path internally) matches batched numpy (torch kernels).
+    one = [torch.tensor(a[1]) for a in prob]
+    sol1 = lqr(*one[:5], **kw(one))
+    assert isinstance(sol1.cost, torch.Tensor) and sol1.cost.shape == ()
+    np.testing.assert_allclose(sol1.u.numpy(), ref.u[1], rtol=1e-10, atol=1e-12)
+    # numpy float32 stays float32; integer inputs are computed in float64.
+    sol32 = lqr(*[a[0].astype(np.float32) for a in prob[:5]])
+    assert sol32.K.dtype == np.float32
+    assert lqr(np.ones((2, 1, 2), dtype=int), np.zeros((2, 1)), np.eye(2)[None].repeat(2, 0),
+               np.zeros((2, 2))).K.dtype == np.float64  # fmt: skip
+
+
+def test_torch_gradients_match_finite_differences():
+    rng = np.random.default_rng(6)
+    F, f, C, c, x0, Cf, cf = (torch.tensor(a) for a in random_problem(rng, T=4, n=2, m=1))
+    F.requires_grad_(True)
+    c.requires_grad_(True)
+    x0.requires_grad_(True)
+
+    def total_cost(F_, c_, x0_):
+        return lqr(F_, f, C, c_, x0_, C_final=Cf, c_final=cf).cost
+
+    assert torch.autograd.gradcheck(total_cost, (F, c, x0), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_bad_shapes_and_values_name_the_argument():
+    rng = np.random.default_rng(7)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=3, n=2, m=1)
+    with pytest.raises(ValueError, match=r"F must have shape \(\.\.\., T, n, n\+m\)"):
+        lqr(F[..., :2], f, C, c)
+    with pytest.raises(ValueError, match=r"f must have shape \(\.\.\., T, n\) = \(\.\.\., 3, 2\)"):
+        lqr(F, f[:2], C, c)
+    with pytest.raises(ValueError, match=r"C must have shape .*\(\.\.\., 3, 3, 3\)"):
+        lqr(F, f, C[..., :2], c)
+    with pytest.raises(ValueError, match=r"c must have shape"):
+        lqr(F, f, C, c[..., :2])
+    with pytest.raises(ValueError, match=r"x0 must have shape \(\.\.\., n\) = \(\.\.\., 2\)"):
+        lqr(F, f, C, c, np.zeros(3))
+    with pytest.raises(ValueError, match=r"C_final must have shape"):
+        lqr(F, f, C, c, C_final=np.eye(3))
+    with pytest.raises(ValueError, match=r"c_final must have shape"):
+        lqr(F, f, C, c, c_final=np.zeros(1))
+    with pytest.raises(ValueError, match="batch dims .* do not broadcast"):
+        lqr(np.stack([F] * 2), np.stack([f] * 3), C, c)
+    bad = f.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="f contains NaN or inf"):
+        lqr(F, bad, C, c)
+    with pytest.raises(ValueError, match="x0 contains NaN or inf"):
+        lqr(F, f, C, c, np.array([np.inf, 0.0]))
+    with pytest.raises(ValueError, match="C contains NaN or inf"):
+        lqr(torch.tensor(F), f, torch.tensor(C).fill_(float("nan")), c)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "numpy-batched", "torch-batched", "torch-grad"])
+def test_non_positive_definite_quu_names_time_step(kind):
+    rng = np.random.default_rng(8)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=5, n=2, m=1)
+    C = C.copy()
+    C[2, 2, 2] = -50.0  # control cost at t=2 strongly negative: Q_uu < 0 there
+    C[2, 2, :2] = C[2, :2, 2] = 0.0
+    args = (F, f, C, c)
+    if kind != "numpy":
+        args = tuple(np.stack([a, a]) for a in args)
+    if kind.startswith("torch"):
+        args = tuple(torch.tensor(a, requires_grad=kind == "torch-grad") for a in args)
+    with pytest.raises(NotPositiveDefiniteError, match="t=2") as info:
+        lqr(*args)
+    assert info.value.time_step == 2
+    assert isinstance(info.value, ValueError)
+    if kind != "numpy":
+        assert info.value.batch_index == (0,)
