@@ -1,0 +1,95 @@
+"""Tests of control.mujoco_model.MuJoCoDynamics (true MuJoCo physics with Jacobians)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from control.derivatives import linearize_dynamics
+from control.mujoco_model import MuJoCoDynamics
+from control.receding_horizon import RecedingHorizonILQR
+
+
+@pytest.fixture(scope="module")
+def pendulum_env():
+    env = gym.make("InvertedPendulum-v5")
+    yield env
+    env.close()
+
+
+def test_step_matches_gymnasium_env(pendulum_env):
+    md = MuJoCoDynamics.from_env(pendulum_env)
+    assert (md.nx, md.nu, md.frame_skip) == (4, 1, 2)
+    assert md.dt == pytest.approx(0.04)
+    obs, _ = pendulum_env.reset(seed=3)
+    x = md.get_state(pendulum_env.unwrapped.data)
+    np.testing.assert_array_equal(x, obs)  # InvertedPendulum's observation is [qpos, qvel]
+    for a in (0.7, -2.0, 3.0):
+        pred = md.step_numpy(x[None], np.array([[a]]))[0]
+        obs, *_ = pendulum_env.step(np.array([a], dtype=np.float32))
+        x = md.get_state(pendulum_env.unwrapped.data)
+        np.testing.assert_allclose(pred, x, rtol=0, atol=1e-6)  # float32 action in the env
+
+
+def test_transition_fd_jacobians_agree_with_finite_differences(pendulum_env):
+    # mjd_transitionFD does not support RK4 (the env's integrator): use the same model with
+    # Euler integration, chained over frame_skip = 2 sub-steps.
+    model = mujoco.MjModel.from_xml_path(pendulum_env.unwrapped.fullpath)
+    model.opt.integrator = mujoco.mjtIntegrator.mjINT_EULER
+    md = MuJoCoDynamics(model, frame_skip=2, jacobian_method="transitionFD")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4)) * 0.3
+    u = rng.uniform(-2, 2, size=(6, 1))
+    A, B = md.jacobians_numpy(x, u)
+    F = linearize_dynamics(md, torch.tensor(x), torch.tensor(u), "finite_difference").numpy()
+    np.testing.assert_allclose(A, F[..., :4], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(B, F[..., 4:], rtol=1e-6, atol=1e-7)
+    # The RK4 env model falls back to central differences of the full step.
+    md_rk4 = MuJoCoDynamics.from_env(pendulum_env)
+    assert md_rk4.jacobian_method == "central"
+    A4, B4 = md_rk4.jacobians(torch.tensor(x), torch.tensor(u))
+    F4 = linearize_dynamics(md_rk4, torch.tensor(x), torch.tensor(u), "finite_difference")
+    torch.testing.assert_close(A4, F4[..., :4], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(B4, F4[..., 4:], rtol=1e-6, atol=1e-7)
+
+
+def test_rejects_quaternion_models_and_bad_shapes():
+    xml = "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>"
+    with pytest.raises(NotImplementedError, match="nq == nv"):
+        MuJoCoDynamics.from_xml(xml)
+    md = MuJoCoDynamics.from_env(gym.make("InvertedPendulum-v5"))
+    with pytest.raises(ValueError, match="x must have shape"):
+        md.step_numpy(np.zeros((2, 3)), np.zeros((2, 1)))
+
+
+def test_ilqr_mpc_keeps_inverted_pendulum_up(pendulum_env):
+    md = MuJoCoDynamics.from_env(pendulum_env)
+
+    def cost(x, u):
+        return 0.1 * x[:, 0] ** 2 + 10.0 * x[:, 1] ** 2 + 0.1 * x[:, 3] ** 2 + 0.01 * u[:, 0] ** 2
+
+    mpc = RecedingHorizonILQR(
+        md,
+        cost,
+        horizon=15,
+        act_dim=1,
+        u_min=-3.0,
+        u_max=3.0,
+        iters_per_step=1,
+        first_iters=5,
+        derivatives="analytic",
+        jacobians=md.jacobians,
+        alphas=(1.0, 0.5, 0.1),
+    )
+    obs, _ = pendulum_env.reset(seed=0)
+    total = 0.0
+    for _ in range(60):
+        u = mpc.act(md.get_state(pendulum_env.unwrapped.data))
+        obs, r, term, trunc, _ = pendulum_env.step(u.numpy().astype(np.float32))
+        total += r
+        assert not term
+    assert total == 60.0
+    assert abs(obs[1]) < 0.05
