@@ -514,6 +514,11 @@ def ilqr(
         )
         if bool((lower > upper).any()):
             raise ValueError("u_min must be <= u_max everywhere")
+        if bool((lower == math.inf).any()) or bool((upper == -math.inf).any()):
+            raise ValueError(
+                "u_min must be < +inf and u_max > -inf everywhere (an empty box); use -inf / +inf "
+                "or None for no bound"
+            )
         if bool(torch.isinf(lower).all() and torch.isinf(upper).all()):
             lower = upper = None
         else:

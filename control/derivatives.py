@@ -214,7 +214,7 @@ def cost_derivatives(
         c, C = derivatives(x, u)
         c = _check_jac("cost derivatives grad", c, (N, d)).to(x.dtype)
         C = _check_jac("cost derivatives hess", C, (N, d, d)).to(x.dtype)
-        return c, C
+        return c, 0.5 * (C + C.transpose(-1, -2))  # only the symmetric part is a Hessian
     if method in ("autodiff", "analytic"):
         return _autodiff_grad_hess(fun, z)
     if method == "finite_difference":
@@ -238,7 +238,7 @@ def terminal_cost_derivatives(
         c, C = derivatives(x)
         c = _check_jac("terminal cost derivatives grad", c, (N, n)).to(x.dtype)
         C = _check_jac("terminal cost derivatives hess", C, (N, n, n)).to(x.dtype)
-        return c, C
+        return c, 0.5 * (C + C.transpose(-1, -2))
     if method in ("autodiff", "analytic"):
         return _autodiff_grad_hess(terminal_cost, x)
     if method == "finite_difference":

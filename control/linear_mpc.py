@@ -176,6 +176,9 @@ class LinearMPC:
             if a is not None and b is not None and np.any(a > b):
                 i = int(np.flatnonzero(a > b)[0])
                 raise ValueError(f"{lo} > {hi} at index {i} ({a[i]} > {b[i]}): empty box")
+            for key, a, bad in ((lo, bounds[lo], np.inf), (hi, bounds[hi], -np.inf)):
+                if a is not None and np.any(a == bad):
+                    raise ValueError(f"{key} contains {bad} (empty box); use {-bad} for no bound")
         self.bounds = bounds
 
         H = self.horizon

@@ -33,6 +33,15 @@ Tensor = torch.Tensor
 
 __all__ = ["MuJoCoDynamics"]
 
+# MuJoCo warnings after which the step did not simulate the given (x, u): bad qpos/qvel/qacc
+# reset the data (mj_resetData, which also zeroes the warning counters); a bad ctrl is zeroed.
+_DIVERGED = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+    mujoco.mjtWarning.mjWARN_BADCTRL,
+)
+
 
 class MuJoCoDynamics:
     """Batched MuJoCo step ``x_next = f(x, u)`` with finite-difference Jacobians.
@@ -138,8 +147,9 @@ class MuJoCoDynamics:
     def step_numpy(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``x (B, nx), u (B, nu) -> x_next (B, nx)`` after ``frame_skip`` MuJoCo steps.
 
-        Rows whose input is non-finite, or whose simulation diverges (MuJoCo's warning
-        ``BADQACC`` resets the data), return NaN rather than a silently reset state.
+        Rows whose input is non-finite, or whose simulation diverges (MuJoCo's warnings
+        ``BADQPOS``/``BADQVEL``/``BADQACC`` reset the data, ``BADCTRL`` zeroes the control), return
+        NaN rather than a silently reset state.
         """
         x, u = self._check(x, u)
         out = np.empty_like(x)
@@ -149,9 +159,10 @@ class MuJoCoDynamics:
                 out[i] = np.nan
                 continue
             self._set(x[i], u[i])
-            before = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+            for w in _DIVERGED:
+                d.warning[w].number = 0
             mujoco.mj_step(m, d, nstep=self.frame_skip)
-            if int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) != before:
+            if any(d.warning[w].number for w in _DIVERGED):
                 out[i] = np.nan
             else:
                 out[i] = self.get_state(d)

@@ -492,3 +492,52 @@ def test_numpy_scalar_backward_pass_equals_torch(bounded):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
     if bounded:
         assert bool((a[1] >= -0.2).all() and (a[1] <= 0.3).all())
+
+
+def test_wrong_side_infinite_bounds_raise():
+    # u_min = +inf or u_max = -inf is an empty box: it must not be read as "unbounded".
+    p = random_lq(0)
+    for lo, hi in [
+        (math.inf, math.inf),
+        (-math.inf, -math.inf),
+        (math.inf, None),
+        (None, -math.inf),
+    ]:
+        with pytest.raises(ValueError, match="u_min must be < \\+inf and u_max > -inf"):
+            ilqr(p["dyn"], p["cost"], p["x0"], torch.zeros(5, 2), u_min=lo, u_max=hi)
+
+
+def test_analytic_cost_hessian_uses_its_symmetric_part():
+    # As in lqr(), only the symmetric part of a supplied Hessian matters: cross terms given only
+    # above the diagonal must give the same one-iteration (exact LQR) solution.
+    p = random_lq(0)
+    T, n, m = 5, 3, 2
+    Cu = np.triu(p["C"]) + np.triu(p["C"], 1)  # same quadratic form, asymmetric matrix
+    Ct, ct, Ft = torch.tensor(Cu), torch.tensor(p["c"]), torch.tensor(p["F"])
+
+    def cost_derivs(x, u):
+        z = torch.cat([x, u], -1)
+        return z @ (0.5 * (Ct + Ct.T)) + ct, Ct.expand(z.shape[0], n + m, n + m)
+
+    def jac(x, u):
+        N = x.shape[0]
+        return Ft[:, :n].expand(N, n, n), Ft[:, n:].expand(N, n, m)
+
+    ref = lqr(
+        *(np.repeat(a[None], T, 0) for a in (p["F"], p["f"], Cu, p["c"])),
+        p["x0"],
+        C_final=p["Cf"],
+        c_final=p["cf"],
+    )
+    r = ilqr(
+        p["dyn"],
+        p["cost"],
+        p["x0"],
+        torch.zeros(T, m),
+        terminal_cost=p["term"],
+        derivatives="analytic",
+        jacobians={"dynamics": jac, "cost": cost_derivs},
+        max_iter=1,
+    )
+    np.testing.assert_allclose(r.u[0].numpy(), ref.u, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(r.K[0].numpy(), ref.K, rtol=1e-7, atol=1e-8)

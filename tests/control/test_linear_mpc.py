@@ -137,3 +137,11 @@ def test_bad_inputs_name_the_argument(system):
         mpc.solve(np.zeros(3))
     with pytest.raises(ValueError, match="x0 contains NaN or inf"):
         mpc.solve(np.array([np.nan, 0, 0, 0]))
+
+
+@pytest.mark.parametrize("bound", [dict(u_min=np.inf), dict(u_max=-np.inf), dict(x_min=np.inf),
+                                   dict(x_max=[0.0, -np.inf, 0.0, 0.0])])  # fmt: skip
+def test_wrong_side_infinite_bound_is_an_error_not_ignored(system, bound):
+    A, B, Q, R, _, _ = system
+    with pytest.raises(ValueError, match=f"{next(iter(bound))} contains -?inf"):
+        LinearMPC(A, B, Q, R, H, **bound)

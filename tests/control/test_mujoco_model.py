@@ -93,3 +93,18 @@ def test_ilqr_mpc_keeps_inverted_pendulum_up(pendulum_env):
         assert not term
     assert total == 60.0
     assert abs(obs[1]) < 0.05
+
+
+def test_diverging_steps_return_nan_every_time():
+    # A step MuJoCo resets (bad qacc/qvel) or whose control it zeroes (bad ctrl) is not the
+    # physics of (x, u): NaN, also on repeated calls (mj_resetData clears the warning counters).
+    xml = """<mujoco><worldbody><body><joint name="j" type="hinge" damping="1e6"/>
+    <geom type="capsule" fromto="0 0 0 1 0 0" size="0.05"/></body></worldbody>
+    <actuator><motor joint="j" gear="1"/></actuator></mujoco>"""
+    md = MuJoCoDynamics.from_xml(xml)
+    ok = md.step_numpy(np.array([[0.3, 1.0]]), np.zeros((1, 1)))
+    assert np.isfinite(ok).all()
+    for x, u in [([0.3, 1e6], 0.0), ([0.3, 1e6], 0.0), ([0.3, 2e10], 0.0), ([0.3, 0.0], 1e11)]:
+        out = md.step_numpy(np.array([x]), np.array([[u]]))
+        assert np.isnan(out).all(), (x, u, out)
+    np.testing.assert_array_equal(md.step_numpy(np.array([[0.3, 1.0]]), np.zeros((1, 1))), ok)
