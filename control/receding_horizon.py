@@ -71,6 +71,11 @@ class RecedingHorizonILQR:
         self.u_min, self.u_max = u_min, u_max
         self.iters_per_step = int(iters_per_step)
         self.first_iters = 10 * self.iters_per_step if first_iters is None else int(first_iters)
+        if "max_iter" in ilqr_kwargs:
+            raise TypeError(
+                "max_iter: set iters_per_step (and first_iters) instead; they are max_iter of "
+                "each solve"
+            )
         self.dtype = ilqr_kwargs.pop("dtype", torch.float64)
         self.ilqr_kwargs = ilqr_kwargs
         self._u_init = None

@@ -541,3 +541,10 @@ def test_analytic_cost_hessian_uses_its_symmetric_part():
     )
     np.testing.assert_allclose(r.u[0].numpy(), ref.u, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(r.K[0].numpy(), ref.K, rtol=1e-7, atol=1e-8)
+
+
+def test_receding_horizon_rejects_max_iter_with_a_clear_message() -> None:
+    from control.receding_horizon import RecedingHorizonILQR
+
+    with pytest.raises(TypeError, match="iters_per_step"):
+        RecedingHorizonILQR(lambda x, u: x, lambda x, u: (x**2).sum(-1), 5, 1, max_iter=3)
