@@ -1,0 +1,359 @@
+"""Learned dynamics: a :class:`GaussianEnsemble` over normalised inputs predicting state deltas.
+
+Inputs are ``[obs_preprocess_fn(obs), act]`` standardised by an input :class:`Normalizer`; the
+ensemble's targets are ``[next_obs - obs, reward]`` (reward only with ``learn_reward=True``)
+standardised by an output :class:`Normalizer`. :meth:`DynamicsModel.predict` and
+:meth:`DynamicsModel.sample` answer in the original units, so the model satisfies
+:class:`mbrl.models.model_env.EnsembleModel` and plugs into :class:`ModelEnv`.
+
+Elites: after training, :attr:`elite_indices` holds the members with the lowest holdout error.
+With ``use_elites = True`` (MBPO) the model *is* its elites as far as callers can tell:
+``num_members`` is the number of elites, ``predict``/``sample``/``mean_next_obs`` evaluate only
+them, and per-member inputs ``(num_elites, N, d)`` go to elite ``elite_indices[m]``. So under
+:class:`ModelEnv` with TS∞, particle ``b`` follows ``elite_indices[b % num_elites]``. With
+``use_elites = False`` (the default, as in PETS) every member is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from mbrl.models.ensemble import GaussianEnsemble, activation_name
+from mbrl.models.model_env import Prediction
+from mbrl.models.normalizer import Normalizer
+from mbrl.util.io import atomic_torch_save, torch_load
+
+Tensor = torch.Tensor
+ObsPreprocessFn = Callable[[Tensor], Tensor]
+
+_FORMAT_VERSION = 1
+
+
+class DynamicsModel(nn.Module):
+    """Probabilistic ensemble dynamics model ``p(next_obs, reward | obs, act)``.
+
+    Args:
+        obs_dim: observation size.
+        act_dim: action size.
+        num_members: ensemble size ``E``.
+        hidden: hidden-layer width.
+        num_layers: number of hidden layers.
+        activation: activation name or class (see :data:`mbrl.models.ensemble.ACTIVATIONS`).
+        obs_preprocess_fn: optional map ``obs (..., obs_dim) -> features (..., d)`` applied to
+            observations before they enter the network (e.g. angle -> cos, sin). It is not saved:
+            pass it again to :meth:`load`, or give ``task_name`` so :meth:`load` can fetch the
+            task's ``obs_preprocess_fn`` from the registry.
+        learn_reward: also predict the reward (an extra output dimension).
+        num_elites: how many elites the trainer selects (``<= num_members``).
+        use_elites: evaluate only the elites (see module docs).
+        task_name: registry name whose ``obs_preprocess_fn`` this model uses (saved).
+        generator: source of the initial weights.
+    """
+
+    elite_mask: Tensor
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        *,
+        num_members: int = 7,
+        hidden: int = 200,
+        num_layers: int = 4,
+        activation: str | type[nn.Module] = "silu",
+        obs_preprocess_fn: ObsPreprocessFn | None = None,
+        learn_reward: bool = False,
+        num_elites: int | None = None,
+        use_elites: bool = False,
+        task_name: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("obs_dim", obs_dim),
+            ("act_dim", act_dim),
+            ("num_members", num_members),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if num_elites is None:
+            num_elites = min(5, num_members)
+        if not 1 <= num_elites <= num_members:
+            raise ValueError(f"num_elites: expected 1..{num_members}, got {num_elites}")
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.obs_preprocess_fn = obs_preprocess_fn
+        self.learn_reward = bool(learn_reward)
+        self.task_name = task_name
+        self.num_elites = int(num_elites)
+        self.use_elites = bool(use_elites)
+        self.feature_dim = self._feature_dim()
+        self.target_dim = obs_dim + (1 if learn_reward else 0)
+        self.ensemble = GaussianEnsemble(
+            self.feature_dim + act_dim,
+            self.target_dim,
+            num_members=num_members,
+            hidden=hidden,
+            num_layers=num_layers,
+            activation=activation,
+            generator=generator,
+        )
+        self.input_normalizer = Normalizer(self.feature_dim + act_dim)
+        self.output_normalizer = Normalizer(self.target_dim)
+        mask = torch.zeros(num_members, dtype=torch.bool)
+        mask[: self.num_elites] = True
+        self.register_buffer("elite_mask", mask)
+
+    @classmethod
+    def for_task(cls, task: Any, **kwargs: Any) -> DynamicsModel:
+        """A model sized for ``task`` (an :class:`envs.Task`), using its ``obs_preprocess_fn``."""
+        return cls(
+            task.obs_dim,
+            task.act_dim,
+            obs_preprocess_fn=task.obs_preprocess_fn,
+            task_name=task.name if task.obs_preprocess_fn is not None else None,
+            **kwargs,
+        )
+
+    def _feature_dim(self) -> int:
+        if self.obs_preprocess_fn is None:
+            return self.obs_dim
+        out = self.obs_preprocess_fn(torch.zeros(2, self.obs_dim))
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+            raise ValueError(
+                "obs_preprocess_fn: expected a map (N, obs_dim) -> (N, d); got output "
+                f"{getattr(out, 'shape', type(out))} for input (2, {self.obs_dim})"
+            )
+        return int(out.shape[1])
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_members(self) -> int:
+        """Members callers see: the elites when ``use_elites`` else all ``E``."""
+        return self.num_elites if self.use_elites else self.ensemble.num_members
+
+    @property
+    def elite_indices(self) -> list[int]:
+        """Indices of the elite members (set by the trainer; before training: ``0..k-1``)."""
+        return self.elite_mask.nonzero().flatten().tolist()
+
+    def set_elites(self, indices: list[int] | Tensor) -> None:
+        """Mark ``indices`` (distinct member indices, at least one) as the elites.
+
+        Also sets :attr:`num_elites` to ``len(indices)``.
+        """
+        idx = torch.as_tensor(indices, dtype=torch.long).flatten()
+        e = self.ensemble.num_members
+        if idx.numel() < 1 or len(set(idx.tolist())) != idx.numel():
+            raise ValueError(f"indices: expected distinct member indices, got {idx.tolist()}")
+        if idx.min() < 0 or idx.max() >= e:
+            raise ValueError(f"indices: expected members in 0..{e - 1}, got {idx.tolist()}")
+        mask = torch.zeros_like(self.elite_mask)
+        mask[idx.to(mask.device)] = True
+        self.elite_mask.copy_(mask)
+        self.num_elites = int(idx.numel())
+
+    def _members(self) -> Tensor | None:
+        return self.elite_mask.nonzero().flatten() if self.use_elites else None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.ensemble.max_logvar.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters."""
+        return self.ensemble.max_logvar.dtype
+
+    # ------------------------------------------------------------------ data transforms
+    def model_inputs(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Raw network inputs ``[preprocess(obs), act]``: ``(..., feature_dim + act_dim)``."""
+        feats = obs if self.obs_preprocess_fn is None else self.obs_preprocess_fn(obs)
+        return torch.cat([feats, act], dim=-1)
+
+    def model_targets(self, obs: Tensor, next_obs: Tensor, reward: Tensor | None) -> Tensor:
+        """Un-normalised training targets ``[next_obs - obs, reward]``: ``(..., target_dim)``."""
+        delta = next_obs - obs
+        if not self.learn_reward:
+            return delta
+        if reward is None:
+            raise ValueError("reward: required because the model was built with learn_reward=True")
+        return torch.cat([delta, reward.unsqueeze(-1)], dim=-1)
+
+    def _check(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        if not isinstance(obs, torch.Tensor):
+            raise TypeError(f"obs: expected a torch.Tensor, got {type(obs).__name__}")
+        if not isinstance(act, torch.Tensor):
+            raise TypeError(f"act: expected a torch.Tensor, got {type(act).__name__}")
+        m = self.num_members
+        if obs.ndim not in (2, 3) or obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"obs: expected shape (N, {self.obs_dim}) or ({m}, N, {self.obs_dim}), "
+                f"got {tuple(obs.shape)}"
+            )
+        if act.shape[:-1] != obs.shape[:-1] or act.shape[-1] != self.act_dim:
+            raise ValueError(
+                f"act: expected shape {(*obs.shape[:-1], self.act_dim)} to match obs, "
+                f"got {tuple(act.shape)}"
+            )
+        if obs.ndim == 3 and obs.shape[0] != m:
+            raise ValueError(
+                f"obs: per-member input must have {m} rows in dim 0 (num_members), "
+                f"got {tuple(obs.shape)}"
+            )
+        for name, x in (("obs", obs), ("act", act)):
+            if not x.is_floating_point():
+                raise ValueError(f"{name}: expected a floating-point tensor, got {x.dtype}")
+            if not torch.isfinite(x).all():
+                raise ValueError(f"{name}: contains NaN or infinite values")
+        return obs.to(self.dtype), act.to(self.dtype)
+
+    # ------------------------------------------------------------------ queries
+    def _forward_normalized(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.input_normalizer.normalize(self.model_inputs(obs, act))
+        return self.ensemble(x, self._members())
+
+    def predict(self, obs: Tensor, act: Tensor) -> Prediction:
+        """Per-member Gaussian over next observation (and reward), in original units.
+
+        Args:
+            obs: ``(N, obs_dim)`` (shared by all members) or ``(M, N, obs_dim)`` per member,
+                ``M = num_members``.
+            act: ``(N, act_dim)`` or ``(M, N, act_dim)``, matching ``obs``.
+
+        Returns:
+            :class:`Prediction` with ``next_obs_mean``/``next_obs_var`` ``(M, N, obs_dim)`` and
+            ``reward_mean``/``reward_var`` ``(M, N)`` (``None`` without ``learn_reward``),
+            in ``obs.dtype``. Differentiable with respect to ``obs``, ``act`` and the weights.
+        """
+        in_dtype, obs_in = obs.dtype, obs
+        obs, act = self._check(obs, act)
+        mean_n, logvar_n = self._forward_normalized(obs, act)
+        mean = self.output_normalizer.denormalize(mean_n.to(self.dtype))
+        var = self.output_normalizer.denormalize_var(torch.exp(logvar_n.to(self.dtype)))
+        d = self.obs_dim
+        next_mean = obs_in + mean[..., :d].to(in_dtype)
+        next_var = var[..., :d].to(in_dtype)
+        if not self.learn_reward:
+            return Prediction(next_mean, next_var, None, None)
+        return Prediction(next_mean, next_var, mean[..., d].to(in_dtype), var[..., d].to(in_dtype))
+
+    def sample(
+        self, obs: Tensor, act: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Draw from each member's Gaussian: ``next_obs (M, N, obs_dim)``, ``reward (M, N)|None``.
+
+        Shapes as in :meth:`predict`. Noise comes from ``generator`` (``None``: torch's global
+        generator); the generator's device must be the model's device.
+        """
+        pred = self.predict(obs, act)
+        mean, var = pred.next_obs_mean, pred.next_obs_var
+        if self.learn_reward:
+            assert pred.reward_mean is not None and pred.reward_var is not None
+            mean = torch.cat([mean, pred.reward_mean.unsqueeze(-1)], -1)
+            var = torch.cat([var, pred.reward_var.unsqueeze(-1)], -1)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        draw = mean + var.sqrt() * noise
+        if not self.learn_reward:
+            return draw, None
+        return draw[..., : self.obs_dim], draw[..., self.obs_dim]
+
+    def mean_next_obs(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Mean over members of each member's mean next observation (differentiable).
+
+        ``obs (..., obs_dim)``, ``act (..., act_dim)`` with equal leading dims (any number,
+        including none); returns ``(..., obs_dim)`` in ``obs.dtype``. Used by gradient-based
+        planners (iLQR) and as the model's ``forward``.
+        """
+        if not isinstance(obs, torch.Tensor) or obs.ndim < 1 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"obs: expected a tensor of shape (..., {self.obs_dim}), got "
+                f"{tuple(getattr(obs, 'shape', ()))}"
+            )
+        if not isinstance(act, torch.Tensor) or act.shape != (*obs.shape[:-1], self.act_dim):
+            raise ValueError(
+                f"act: expected shape {(*obs.shape[:-1], self.act_dim)}, got "
+                f"{tuple(getattr(act, 'shape', ()))}"
+            )
+        lead = obs.shape[:-1]
+        pred = self.predict(obs.reshape(-1, self.obs_dim), act.reshape(-1, self.act_dim))
+        return pred.next_obs_mean.mean(0).reshape(*lead, self.obs_dim)
+
+    def forward(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Same as :meth:`mean_next_obs`."""
+        return self.mean_next_obs(obs, act)
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain data (saved in checkpoints)."""
+        ens = self.ensemble
+        return {
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "num_members": ens.num_members,
+            "hidden": ens.hidden,
+            "num_layers": ens.num_layers,
+            "activation": activation_name(ens.activation_name),
+            "learn_reward": self.learn_reward,
+            "num_elites": self.num_elites,
+            "use_elites": self.use_elites,
+            "task_name": self.task_name,
+            "has_obs_preprocess": self.obs_preprocess_fn is not None,
+            "feature_dim": self.feature_dim,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights, normalisers, elites and :meth:`config` to ``path`` atomically."""
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        atomic_torch_save(
+            {"format_version": _FORMAT_VERSION, "config": self.config(), "state_dict": state},
+            path,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        map_location: str | torch.device | None = None,
+        *,
+        obs_preprocess_fn: ObsPreprocessFn | None = None,
+    ) -> DynamicsModel:
+        """Rebuild a model written by :meth:`save` (``torch.load`` with ``weights_only=True``).
+
+        If the model was built with an ``obs_preprocess_fn``, pass it again; otherwise, if the
+        checkpoint names a task, the task's ``obs_preprocess_fn`` is taken from the registry.
+        """
+        ckpt = torch_load(path, map_location=map_location)
+        if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
+            raise ValueError(f"path: {os.fspath(path)!r} is not a DynamicsModel checkpoint")
+        cfg = dict(ckpt["config"])
+        has_pre = cfg.pop("has_obs_preprocess")
+        feature_dim = cfg.pop("feature_dim")
+        if has_pre and obs_preprocess_fn is None:
+            if cfg.get("task_name") is None:
+                raise ValueError(
+                    "obs_preprocess_fn: the saved model used an observation preprocessor; "
+                    "pass the same function to DynamicsModel.load"
+                )
+            import envs  # local import: the model package does not otherwise need the tasks
+
+            obs_preprocess_fn = envs.get_task(cfg["task_name"]).obs_preprocess_fn
+        if not has_pre and obs_preprocess_fn is not None:
+            raise ValueError("obs_preprocess_fn: the saved model used no observation preprocessor")
+        model = cls(**cfg, obs_preprocess_fn=obs_preprocess_fn)
+        if model.feature_dim != feature_dim:
+            raise ValueError(
+                f"obs_preprocess_fn: produces {model.feature_dim} features, the saved model "
+                f"expects {feature_dim}"
+            )
+        model.load_state_dict(ckpt["state_dict"])
+        model.num_elites = int(model.elite_mask.sum())
+        if map_location is not None:
+            model.to(map_location)
+        return model
