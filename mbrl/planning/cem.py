@@ -1,0 +1,118 @@
+"""Cross-entropy method (CEM) trajectory optimisation, as used by PETS (Chua et al., 2018).
+
+Each iteration samples ``population`` sequences from a diagonal Gaussian over ``(H, act_dim)``
+(truncated at two standard deviations, then clipped to the action bounds), scores them through
+the model in one batched rollout, and refits the Gaussian to the ``num_elites`` best:
+``mean <- alpha * mean + (1 - alpha) * elite_mean`` (same for the standard deviation).
+The best sequence ever sampled is returned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, truncated_normal
+from mbrl.planning.objective import SequenceObjective
+
+Tensor = torch.Tensor
+
+
+def check_population(population: int, num_elites: int, iterations: int) -> None:
+    """Validate the population / elite / iteration counts shared by CEM and iCEM."""
+    for name, v in (("population", population), ("num_elites", num_elites)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}: expected a positive int, got {v!r}")
+    if num_elites > population:
+        raise ValueError(f"num_elites: expected <= population ({population}), got {num_elites}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations: expected a positive int, got {iterations!r}")
+
+
+def refit(samples: Tensor, scores: Tensor, num_elites: int) -> tuple[Tensor, Tensor] | None:
+    """Mean and std ``(H, A)`` of the top ``num_elites`` finite-scoring samples (None if none)."""
+    n_finite = int(torch.isfinite(scores).sum())
+    if n_finite == 0:
+        return None
+    k = min(num_elites, n_finite)
+    idx = torch.topk(scores, k).indices
+    elites = samples[idx]
+    return elites.mean(0), elites.std(0, unbiased=False)
+
+
+class CEMPlanner(SamplingPlanner):
+    """CEM over open-loop action sequences.
+
+    Args:
+        objective: scores ``(P, H, act_dim)`` sequences (see :class:`SequenceObjective`).
+        horizon: planning horizon ``H``.
+        action_low, action_high: ``(act_dim,)`` bounds.
+        population: sequences sampled per iteration.
+        num_elites: sequences the Gaussian is refitted to.
+        iterations: refits per :meth:`plan` call.
+        alpha: smoothing: weight of the *previous* mean/std in the update (0 = no smoothing).
+        init_std: initial standard deviation as a fraction of the action range ``high - low``.
+    """
+
+    def __init__(
+        self,
+        objective: SequenceObjective,
+        horizon: int,
+        action_low: Tensor | np.ndarray | float,
+        action_high: Tensor | np.ndarray | float,
+        *,
+        population: int = 500,
+        num_elites: int = 50,
+        iterations: int = 5,
+        alpha: float = 0.1,
+        init_std: float = 0.25,
+    ) -> None:
+        super().__init__(objective, horizon, action_low, action_high)
+        check_population(population, num_elites, iterations)
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha: expected 0 <= alpha < 1, got {alpha}")
+        if not init_std > 0:
+            raise ValueError(
+                f"init_std: expected > 0 (fraction of the action range), got {init_std}"
+            )
+        self.population = population
+        self.num_elites = num_elites
+        self.iterations = iterations
+        self.alpha = float(alpha)
+        self.init_std = float(init_std)
+
+    def plan(
+        self,
+        obs: Tensor,
+        init_actions: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PlanResult:
+        """Run CEM from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
+        t0 = time.perf_counter()
+        obs = self.check_obs(obs)
+        low, high = self.bounds_like(obs)
+        mean = self.initial_mean(obs, init_actions)
+        std = (self.init_std * (high - low)).expand_as(mean).clone()
+        best = BestTracker()
+        steps = 0
+        shape = (self.population, self.horizon, self.act_dim)
+        for _ in range(self.iterations):
+            noise = truncated_normal(shape, generator, mean)
+            samples = torch.clamp(mean + std * noise, low, high)
+            scores, used = self.evaluate(obs, samples, generator)
+            steps += used
+            best.update(samples, scores)
+            fit = refit(samples, scores, self.num_elites)
+            if fit is None:
+                continue
+            mean = self.alpha * mean + (1 - self.alpha) * fit[0]
+            std = self.alpha * std + (1 - self.alpha) * fit[1]
+        info = {
+            "iterations": float(self.iterations),
+            "model_steps": float(steps),
+            "final_std": float(std.mean()),
+            "time_s": time.perf_counter() - t0,
+        }
+        return best.result(info)

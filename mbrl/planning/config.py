@@ -1,0 +1,271 @@
+"""Planner configuration (:class:`PlannerConfig`) and the factory :func:`make_planner`.
+
+Example::
+
+    from envs import get_task
+    from mbrl.planning import PlannerConfig, make_planner
+
+    task = get_task("pendulum-swingup")
+    planner = make_planner(PlannerConfig(name="cem", horizon=20), task.dynamics_fn, task)
+    result = planner.plan(obs)          # result.actions: (20, act_dim)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from envs.task import Task
+from mbrl.models.model_env import PROPAGATIONS, EnsembleModel, ModelEnv
+from mbrl.planning.base import Planner
+from mbrl.planning.objective import OBJECTIVES, SequenceObjective
+
+Tensor = torch.Tensor
+PLANNERS: tuple[str, ...] = ("random", "cem", "icem", "mppi", "mcts", "ilqr")
+
+
+@dataclass
+class PlannerConfig:
+    """Flat planner settings; every planner reads the fields it needs and ignores the rest.
+
+    Shared:
+        name: ``"random"``, ``"cem"``, ``"icem"``, ``"mppi"``, ``"mcts"`` or ``"ilqr"``.
+        horizon: planned steps ``H``.
+        population: sequences sampled per iteration (random/CEM/iCEM-initial/MPPI).
+        num_elites: elites refitted by CEM/iCEM.
+        iterations: optimisation iterations per plan (CEM/iCEM/MPPI; random uses 1).
+        alpha: CEM/iCEM smoothing, weight of the previous mean/std.
+        init_std: initial sampling std as a fraction of the action range (CEM/iCEM).
+        num_particles: model particles per sequence ``K``.
+        propagation: ensemble propagation ``"tsinf"``, ``"ts1"``, ``"expectation"`` or
+            ``"random_model"`` (MCTS and iLQR always use the deterministic mean model).
+        objective: ``"mean"``, ``"mean_minus_std"`` or ``"worst_member"``.
+        risk_beta: ``beta`` in ``mean - beta * std`` over ensemble members.
+        discount: per-step discount of predicted returns.
+    iCEM (Pinneri et al., 2020):
+        icem_noise_beta: colored-noise exponent (0 white, 2 Brownian-like, larger smoother).
+        icem_keep_elites_fraction: fraction of elites carried into the next iteration.
+        icem_population_decay: population shrinks by this factor per iteration (>= 1).
+    MPPI (Williams et al., 2017):
+        mppi_temperature: ``lambda`` of the weights ``exp((R - max R) / lambda)``.
+        mppi_noise_std: perturbation std as a fraction of the action range.
+    MCTS:
+        mcts_simulations: tree simulations (selection-expansion-evaluation-backup) per plan.
+        mcts_c_uct: exploration constant ``c`` of ``Q/N + c sqrt(ln N_parent / N)``.
+        mcts_rollout_horizon: steps of the random default-policy rollout from a leaf.
+        mcts_rollouts_per_leaf: random rollouts averaged per leaf evaluation (batched).
+        mcts_widening_k, mcts_widening_alpha: progressive widening (continuous actions):
+            at most ``ceil(k * N ** alpha)`` children after ``N`` visits.
+        mcts_leaf_batch: leaves selected (with virtual loss) and evaluated per batched model call.
+    iLQR:
+        ilqr_iterations: maximum iLQR iterations per plan.
+        ilqr_uncertainty_penalty: ``lambda`` of the cost ``lambda * Var_e[mean_e]`` (ensembles).
+    Reward:
+        use_learned_reward: take rewards from the model's learned reward head instead of the
+            task's ``reward_fn``; ``None`` (default): exactly when the model has
+            ``learn_reward = True`` (as :class:`mbrl.models.DynamicsModel` built so).
+    """
+
+    name: str = "cem"
+    horizon: int = 15
+    population: int = 500
+    num_elites: int = 50
+    iterations: int = 5
+    alpha: float = 0.1
+    init_std: float = 0.25
+    num_particles: int = 20
+    propagation: str = "tsinf"
+    objective: str = "mean"
+    risk_beta: float = 1.0
+    discount: float = 1.0
+    icem_noise_beta: float = 2.0
+    icem_keep_elites_fraction: float = 0.3
+    icem_population_decay: float = 1.25
+    mppi_temperature: float = 1.0
+    mppi_noise_std: float = 0.3
+    mcts_simulations: int = 200
+    mcts_c_uct: float = 1.0
+    mcts_rollout_horizon: int = 20
+    mcts_rollouts_per_leaf: int = 8
+    mcts_widening_k: float = 1.0
+    mcts_widening_alpha: float = 0.5
+    mcts_leaf_batch: int = 8
+    ilqr_iterations: int = 50
+    ilqr_uncertainty_penalty: float = 0.0
+    use_learned_reward: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in PLANNERS:
+            raise ValueError(f"name: expected one of {PLANNERS}, got {self.name!r}")
+        if self.propagation not in PROPAGATIONS:
+            raise ValueError(
+                f"propagation: expected one of {PROPAGATIONS}, got {self.propagation!r}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+                raise TypeError(f"{f.name}: expected an int, got {v!r}")
+            if f.type == "float" and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise TypeError(f"{f.name}: expected a float, got {v!r}")
+        if self.use_learned_reward is not None and not isinstance(self.use_learned_reward, bool):
+            raise TypeError(
+                f"use_learned_reward: expected a bool or None, got {self.use_learned_reward!r}"
+            )
+        positive = ("horizon", "population", "num_elites", "iterations", "num_particles")
+        positive += (
+            "mcts_simulations",
+            "mcts_rollouts_per_leaf",
+            "mcts_leaf_batch",
+            "ilqr_iterations",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlannerConfig:
+        """Build from a mapping (e.g. ``yaml.safe_load`` output); unknown keys raise."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"PlannerConfig: unknown keys {unknown}; known keys: {sorted(known)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` of all fields."""
+        return dataclasses.asdict(self)
+
+
+def make_planner(
+    cfg: PlannerConfig,
+    model: Callable[[Tensor, Tensor], Tensor] | EnsembleModel,
+    task: Task,
+) -> Planner:
+    """Build the planner ``cfg.name`` over ``model`` for ``task``.
+
+    Args:
+        cfg: planner settings.
+        model: a callable ``(obs (B, obs_dim), act (B, act_dim)) -> next_obs (B, obs_dim)``
+            (e.g. ``task.dynamics_fn`` or a user ``torch.nn.Module``) or an ensemble
+            (:class:`mbrl.models.model_env.EnsembleModel`, e.g. ``mbrl.models.DynamicsModel``).
+        task: supplies reward/termination functions and action bounds.
+
+    Returns:
+        a :class:`Planner`.
+    """
+    if not isinstance(cfg, PlannerConfig):
+        raise TypeError(f"cfg: expected a PlannerConfig, got {type(cfg).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task: expected an envs.Task, got {type(task).__name__}")
+    low, high = task.action_low, task.action_high
+    learned = cfg.use_learned_reward
+    if learned is None:
+        learned = bool(getattr(model, "learn_reward", False))
+    if cfg.name == "mcts":
+        from mbrl.planning.mcts import MCTSPlanner
+
+        env = ModelEnv(model, task, propagation="expectation", use_learned_reward=learned)
+        return MCTSPlanner(
+            env,
+            cfg.horizon,
+            low,
+            high,
+            num_actions=task.num_actions,
+            simulations=cfg.mcts_simulations,
+            c_uct=cfg.mcts_c_uct,
+            rollout_horizon=cfg.mcts_rollout_horizon,
+            rollouts_per_leaf=cfg.mcts_rollouts_per_leaf,
+            widening_k=cfg.mcts_widening_k,
+            widening_alpha=cfg.mcts_widening_alpha,
+            discount=cfg.discount,
+            leaf_batch=cfg.mcts_leaf_batch,
+        )
+    if task.is_discrete and cfg.name != "random":
+        raise ValueError(
+            f"name: planner {cfg.name!r} needs continuous actions; task {task.name!r} is "
+            "discrete (use 'mcts' or 'random')"
+        )
+    if cfg.name == "ilqr":
+        from mbrl.planning.ilqr_planner import ILQRPlanner
+
+        return ILQRPlanner(
+            model,
+            task,
+            cfg.horizon,
+            max_iter=cfg.ilqr_iterations,
+            uncertainty_penalty=cfg.ilqr_uncertainty_penalty,
+            use_learned_reward=learned,
+        )
+    env = ModelEnv(
+        model,
+        task,
+        propagation=cfg.propagation,  # type: ignore[arg-type]
+        use_learned_reward=learned,
+    )
+    objective = SequenceObjective(
+        env,
+        num_particles=cfg.num_particles,
+        objective=cfg.objective,  # type: ignore[arg-type]
+        risk_beta=cfg.risk_beta,
+        discount=cfg.discount,
+    )
+    if cfg.name == "random":
+        from mbrl.planning.random_shooting import RandomShootingPlanner
+
+        return RandomShootingPlanner(
+            objective,
+            cfg.horizon,
+            low,
+            high,
+            population=cfg.population,
+            num_actions=task.num_actions,
+        )
+    if cfg.name == "cem":
+        from mbrl.planning.cem import CEMPlanner
+
+        return CEMPlanner(
+            objective,
+            cfg.horizon,
+            low,
+            high,
+            population=cfg.population,
+            num_elites=cfg.num_elites,
+            iterations=cfg.iterations,
+            alpha=cfg.alpha,
+            init_std=cfg.init_std,
+        )
+    if cfg.name == "icem":
+        from mbrl.planning.icem import ICEMPlanner
+
+        return ICEMPlanner(
+            objective,
+            cfg.horizon,
+            low,
+            high,
+            population=cfg.population,
+            num_elites=cfg.num_elites,
+            iterations=cfg.iterations,
+            alpha=cfg.alpha,
+            init_std=cfg.init_std,
+            noise_beta=cfg.icem_noise_beta,
+            keep_elites_fraction=cfg.icem_keep_elites_fraction,
+            population_decay=cfg.icem_population_decay,
+        )
+    from mbrl.planning.mppi import MPPIPlanner
+
+    return MPPIPlanner(
+        objective,
+        cfg.horizon,
+        low,
+        high,
+        population=cfg.population,
+        iterations=cfg.iterations,
+        temperature=cfg.mppi_temperature,
+        noise_std=cfg.mppi_noise_std,
+    )

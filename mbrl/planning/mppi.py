@@ -1,0 +1,99 @@
+"""Model predictive path integral control (MPPI; Williams et al., 2017), sampling form.
+
+Each iteration perturbs the current mean sequence with Gaussian noise, scores the ``population``
+perturbed (and bound-clipped) sequences, and replaces the mean by their softmax-weighted average
+with weights ``w_i ∝ exp((R_i - max_j R_j) / temperature)``. The final mean is scored once more
+and returned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from mbrl.planning.base import PlanResult, SamplingPlanner, randn
+from mbrl.planning.objective import SequenceObjective
+
+Tensor = torch.Tensor
+
+
+class MPPIPlanner(SamplingPlanner):
+    """MPPI over open-loop action sequences.
+
+    Args:
+        objective: scores ``(P, H, act_dim)`` sequences.
+        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        population: perturbed sequences per iteration.
+        iterations: weighted-mean updates per :meth:`plan` call.
+        temperature: ``lambda`` (> 0, in return units): small values approach arg-max.
+        noise_std: perturbation std as a fraction of the action range ``high - low``.
+    """
+
+    def __init__(
+        self,
+        objective: SequenceObjective,
+        horizon: int,
+        action_low: Tensor | np.ndarray | float,
+        action_high: Tensor | np.ndarray | float,
+        *,
+        population: int = 500,
+        iterations: int = 1,
+        temperature: float = 1.0,
+        noise_std: float = 0.3,
+    ) -> None:
+        super().__init__(objective, horizon, action_low, action_high)
+        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+            raise ValueError(f"population: expected a positive int, got {population!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"iterations: expected a positive int, got {iterations!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature: expected > 0, got {temperature}")
+        if not noise_std > 0:
+            raise ValueError(
+                f"noise_std: expected > 0 (fraction of the action range), got {noise_std}"
+            )
+        self.population = population
+        self.iterations = iterations
+        self.temperature = float(temperature)
+        self.noise_std = float(noise_std)
+
+    def plan(
+        self,
+        obs: Tensor,
+        init_actions: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PlanResult:
+        """Run MPPI from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
+        t0 = time.perf_counter()
+        obs = self.check_obs(obs)
+        low, high = self.bounds_like(obs)
+        mean = self.initial_mean(obs, init_actions)
+        std = self.noise_std * (high - low)
+        shape = (self.population, self.horizon, self.act_dim)
+        steps = 0
+        for _ in range(self.iterations):
+            samples = torch.clamp(mean + std * randn(shape, generator, mean), low, high)
+            scores, used = self.evaluate(obs, samples, generator)
+            steps += used
+            finite = torch.isfinite(scores)
+            if not finite.any():
+                continue
+            top = scores[finite].max()
+            logits = torch.where(finite, (scores - top) / self.temperature, float("-inf"))
+            weights = torch.softmax(logits, dim=0)
+            mean = torch.einsum("p,pha->ha", weights, samples)
+        value, used = self.evaluate(obs, mean.unsqueeze(0), generator)
+        steps += used
+        if not torch.isfinite(value).all():
+            raise RuntimeError(
+                "planning failed: the MPPI mean sequence has a non-finite return "
+                "(the model produced NaN/inf); check the model and the observation"
+            )
+        info = {
+            "iterations": float(self.iterations),
+            "model_steps": float(steps),
+            "time_s": time.perf_counter() - t0,
+        }
+        return PlanResult(actions=mean, value=float(value[0]), info=info)

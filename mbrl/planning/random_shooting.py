@@ -1,0 +1,72 @@
+"""Random shooting ("guess and check"): sample sequences uniformly, keep the best one."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, rand
+from mbrl.planning.objective import SequenceObjective
+
+Tensor = torch.Tensor
+
+
+class RandomShootingPlanner(SamplingPlanner):
+    """Score ``population`` uniformly random sequences in one batched rollout; return the best.
+
+    The warm start ``init_actions`` (if given) is scored as one extra candidate.
+
+    Args:
+        objective: scores ``(P, H, act_dim)`` sequences.
+        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        population: number of random sequences.
+        num_actions: for a discrete task, ``n``: actions are then uniform integer indices in
+            ``[0, n - 1]`` (as floats, ``act_dim == 1``).
+    """
+
+    def __init__(
+        self,
+        objective: SequenceObjective,
+        horizon: int,
+        action_low: Tensor | np.ndarray | float,
+        action_high: Tensor | np.ndarray | float,
+        *,
+        population: int = 1000,
+        num_actions: int | None = None,
+    ) -> None:
+        super().__init__(objective, horizon, action_low, action_high)
+        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+            raise ValueError(f"population: expected a positive int, got {population!r}")
+        if num_actions is not None and (self.act_dim != 1 or num_actions < 1):
+            raise ValueError(f"num_actions: expected >= 1 with act_dim 1, got {num_actions}")
+        self.population = population
+        self.num_actions = num_actions
+
+    def plan(
+        self,
+        obs: Tensor,
+        init_actions: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PlanResult:
+        """Random shooting from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
+        t0 = time.perf_counter()
+        obs = self.check_obs(obs)
+        low, high = self.bounds_like(obs)
+        shape = (self.population, self.horizon, self.act_dim)
+        u = rand(shape, generator, low)
+        if self.num_actions is not None:
+            samples = torch.floor(u * self.num_actions).clamp(max=self.num_actions - 1)
+        else:
+            samples = low + u * (high - low)
+        if init_actions is not None:
+            init = self.initial_mean(obs, init_actions)
+            if self.num_actions is not None:
+                init = init.round()
+            samples = torch.cat([init.unsqueeze(0), samples], 0)
+        scores, used = self.evaluate(obs, samples, generator)
+        best = BestTracker()
+        best.update(samples, scores)
+        info = {"iterations": 1.0, "model_steps": float(used), "time_s": time.perf_counter() - t0}
+        return best.result(info)
