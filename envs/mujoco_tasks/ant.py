@@ -127,21 +127,12 @@ def _ant_task(name: str, kwargs: dict[str, Any], truncated: bool) -> Task:
         )
     state_end = s.nq + s.nv  # 2 body coordinates + (nq - 2) qpos[2:] + nv qvel
     z_range = as_range(s.params["healthy_z_range"], "healthy_z_range")
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
     contact = "" if truncated else f", obs[{state_end}:{s.obs_dim}] clipped cfrc_ext[1:]"
-    return Task(
+    return s.make_task(
         name=name,
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
         reward_fn=partial(
             ant_reward,
-            **dims,
-            dt=s.dt,
-            forward_weight=float(s.params["forward_reward_weight"]),
-            ctrl_weight=float(s.params["ctrl_cost_weight"]),
+            **s.forward_reward_kwargs(),
             contact_weight=float(s.params["contact_cost_weight"]),
             healthy_reward=float(s.params["healthy_reward"]),
             state_end=state_end,
@@ -149,33 +140,25 @@ def _ant_task(name: str, kwargs: dict[str, Any], truncated: bool) -> Task:
         ),
         termination_fn=partial(
             ant_termination,
-            **dims,
+            **s.dims,
             state_end=state_end,
             z_range=z_range,
             terminate_when_unhealthy=bool(s.params["terminate_when_unhealthy"]),
         ),
-        env_factory=s.env_factory,
-        obs_preprocess_fn=partial(drop_leading, count=2, obs_dim=s.obs_dim),
-        dt=s.dt,
         description=(
             f"Ant-v5{' (MBPO truncated obs, contact_cost_weight=0)' if truncated else ''}: "
             f"prepended obs[0:2] main body (x, y) xpos, obs[2:{2 + s.nq - 2}] qpos[2:] "
             f"(z obs[2]), obs[{s.nq}:{state_end}] qvel{contact}; reward "
             "w_f*(obs'[0]-obs[0])/dt + healthy - costs"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {
-                "main_body_xy": (0, 2),
-                "qpos_from_2": (2, s.nq),
-                "qvel": (s.nq, state_end),
-                **({} if truncated else {"clipped_cfrc_ext": (state_end, s.obs_dim)}),
-            },
-            "x_index": 0,
-            "z_index": 2,
-            "model_input_dim": s.obs_dim - 2,
+        obs_layout={
+            "main_body_xy": (0, 2),
+            "qpos_from_2": (2, s.nq),
+            "qvel": (s.nq, state_end),
+            **({} if truncated else {"clipped_cfrc_ext": (state_end, s.obs_dim)}),
         },
+        obs_preprocess_fn=partial(drop_leading, count=2, obs_dim=s.obs_dim),
+        info={"x_index": 0, "z_index": 2, "model_input_dim": s.obs_dim - 2},
     )
 
 

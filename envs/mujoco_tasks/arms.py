@@ -74,37 +74,25 @@ def make_reacher_task(**kwargs: Any) -> Task:
     s = setup_env("reacher", "Reacher-v5", kwargs)
     if s.obs_dim != 10:
         raise ValueError(f"reacher: expected a 10-dim Reacher-v5 observation, got {s.obs_dim}")
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
-    return Task(
+    return s.make_task(
         name="reacher",
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
         reward_fn=partial(
             reacher_reward,
-            **dims,
+            **s.dims,
             dist_weight=float(s.params["reward_dist_weight"]),
             control_weight=float(s.params["reward_control_weight"]),
         ),
-        termination_fn=partial(_termination, **dims),
-        env_factory=s.env_factory,
-        dt=s.dt,
+        termination_fn=partial(_termination, **s.dims),
         description=(
             "Reacher-v5, stock observation; obs[8:10] = fingertip - target (x, y), reward "
             "-w_dist*||obs'[8:10]|| - w_ctrl*||a||^2; never terminates"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {
-                "cos_q": (0, 2),
-                "sin_q": (2, 4),
-                "target_xy": (4, 6),
-                "qvel": (6, 8),
-                "fingertip_minus_target_xy": (8, 10),
-            },
+        obs_layout={
+            "cos_q": (0, 2),
+            "sin_q": (2, 4),
+            "target_xy": (4, 6),
+            "qvel": (6, 8),
+            "fingertip_minus_target_xy": (8, 10),
         },
     )
 
@@ -114,37 +102,25 @@ def make_pusher_task(**kwargs: Any) -> Task:
     s = setup_env("pusher", "Pusher-v5", kwargs)
     if s.obs_dim != 23:
         raise ValueError(f"pusher: expected a 23-dim Pusher-v5 observation, got {s.obs_dim}")
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
-    return Task(
+    return s.make_task(
         name="pusher",
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
         reward_fn=partial(
             pusher_reward,
-            **dims,
+            **s.dims,
             near_weight=float(s.params["reward_near_weight"]),
             dist_weight=float(s.params["reward_dist_weight"]),
             control_weight=float(s.params["reward_control_weight"]),
         ),
-        termination_fn=partial(_termination, **dims),
-        env_factory=s.env_factory,
-        dt=s.dt,
+        termination_fn=partial(_termination, **s.dims),
         description=(
             "Pusher-v5, stock observation; obs[14:17] tips_arm, obs[17:20] object, obs[20:23] "
             "goal (xyz); never terminates"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {
-                "qpos": (0, 7),
-                "qvel": (7, 14),
-                "tips_arm_xyz": (14, 17),
-                "object_xyz": (17, 20),
-                "goal_xyz": (20, 23),
-            },
+        obs_layout={
+            "qpos": (0, 7),
+            "qvel": (7, 14),
+            "tips_arm_xyz": (14, 17),
+            "object_xyz": (17, 20),
+            "goal_xyz": (20, 23),
         },
     )

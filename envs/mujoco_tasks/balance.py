@@ -48,28 +48,16 @@ def inverted_pendulum_termination(
 def make_inverted_pendulum_task(**kwargs: Any) -> Task:
     """InvertedPendulum-v5 task; ``kwargs`` go to ``gymnasium.make`` (or ``max_episode_steps``)."""
     s = setup_env("inverted-pendulum", "InvertedPendulum-v5", kwargs)
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
-    return Task(
+    return s.make_task(
         name="inverted-pendulum",
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
-        reward_fn=partial(inverted_pendulum_reward, **dims),
-        termination_fn=partial(inverted_pendulum_termination, **dims),
-        env_factory=s.env_factory,
-        dt=s.dt,
+        reward_fn=partial(inverted_pendulum_reward, **s.dims),
+        termination_fn=partial(inverted_pendulum_termination, **s.dims),
         description=(
             "InvertedPendulum-v5, stock observation [cart x, angle, cart vel, angular vel]; "
             "reward 1 while |obs[1]| <= 0.2, terminates otherwise"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {"qpos": (0, 2), "qvel": (2, 4)},
-            "angle_index": 1,
-        },
+        obs_layout={"qpos": (0, 2), "qvel": (2, 4)},
+        info={"angle_index": 1},
     )
 
 
@@ -122,39 +110,25 @@ def make_inverted_double_pendulum_task(**kwargs: Any) -> Task:
     s = setup_env("inverted-double-pendulum", "InvertedDoublePendulum-v5", kwargs, wrap=wrap)
     stock = s.obs_dim - 2 - s.nv
     tip, qvel = stock, stock + 2
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
-    return Task(
+    return s.make_task(
         name="inverted-double-pendulum",
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
         reward_fn=partial(
             inverted_double_pendulum_reward,
-            **dims,
+            **s.dims,
             healthy_reward=float(s.params["healthy_reward"]),
             tip_index=tip,
             qvel_index=qvel,
         ),
-        termination_fn=partial(inverted_double_pendulum_termination, **dims, tip_index=tip),
-        env_factory=s.env_factory,
-        dt=s.dt,
+        termination_fn=partial(inverted_double_pendulum_termination, **s.dims, tip_index=tip),
         description=(
             f"InvertedDoublePendulum-v5; obs[0:{stock}] stock v5, appended obs[{tip}] tip x, "
             f"obs[{tip + 1}] tip z, obs[{qvel}:{qvel + s.nv}] unclipped qvel; "
             f"terminates when obs[{tip + 1}] <= 1"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {
-                "stock_v5": (0, stock),
-                "tip_xz": (tip, tip + 2),
-                "raw_qvel": (qvel, qvel + s.nv),
-            },
-            "tip_x_index": tip,
-            "tip_z_index": tip + 1,
-            "raw_qvel_index": qvel,
+        obs_layout={
+            "stock_v5": (0, stock),
+            "tip_xz": (tip, tip + 2),
+            "raw_qvel": (qvel, qvel + s.nv),
         },
+        info={"tip_x_index": tip, "tip_z_index": tip + 1, "raw_qvel_index": qvel},
     )

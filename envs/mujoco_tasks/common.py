@@ -3,7 +3,8 @@
 Every MuJoCo task factory calls :func:`setup_env` with the user's keyword arguments. It builds
 one probe environment (never rendered) to read dimensions, bounds, ``dt`` and the full set of
 constructor parameters (Gymnasium's defaults merged with the user's values), so that the
-reward function is built from exactly the weights the environment uses.
+reward function is built from exactly the weights the environment uses, then builds its
+:class:`~envs.task.Task` with :meth:`EnvSetup.make_task`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+
+from envs.task import ObsPreprocessFn, RewardFn, Task, TerminationFn
 
 Tensor = torch.Tensor
 
@@ -107,6 +110,60 @@ class EnvSetup:
     max_episode_steps: int
     nq: int
     nv: int
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """``{"obs_dim": ..., "act_dim": ...}``: the keywords every task function is bound with."""
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim}
+
+    def forward_reward_kwargs(self) -> dict[str, Any]:
+        """Keywords of the forward-progress rewards: :attr:`dims`, ``dt`` (s) and the weights
+        ``forward_weight`` / ``ctrl_weight`` from ``forward_reward_weight`` / ``ctrl_cost_weight``.
+        """
+        return {
+            **self.dims,
+            "dt": self.dt,
+            "forward_weight": float(self.params["forward_reward_weight"]),
+            "ctrl_weight": float(self.params["ctrl_cost_weight"]),
+        }
+
+    def make_task(
+        self,
+        *,
+        name: str,
+        reward_fn: RewardFn,
+        termination_fn: TerminationFn,
+        description: str,
+        obs_layout: Mapping[str, tuple[int, int]],
+        obs_preprocess_fn: ObsPreprocessFn | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """The :class:`~envs.task.Task` of this environment.
+
+        Dimensions, bounds, ``max_episode_steps``, ``dt`` and ``env_factory`` come from this
+        setup; ``Task.info`` holds ``gym_id``, ``env_params``, ``obs_layout`` (``{name: (start,
+        stop)}`` slices of the observation) and then the entries of ``info``.
+        """
+        return Task(
+            name=name,
+            obs_dim=self.obs_dim,
+            act_dim=self.act_dim,
+            action_low=self.action_low,
+            action_high=self.action_high,
+            max_episode_steps=self.max_episode_steps,
+            reward_fn=reward_fn,
+            termination_fn=termination_fn,
+            env_factory=self.env_factory,
+            obs_preprocess_fn=obs_preprocess_fn,
+            dt=self.dt,
+            description=description,
+            info={
+                "gym_id": self.gym_id,
+                "env_params": dict(self.params),
+                "obs_layout": obs_layout,
+                **(info or {}),
+            },
+        )
 
 
 def setup_env(

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from envs.mujoco_tasks.common import (
+    EnvSetup,
     Tensor,
     as_range,
     check_transition,
@@ -151,38 +152,19 @@ def _no_termination(
 
 def _forward_ctrl_task(name: str, gym_id: str, n_pos: int, kwargs: dict[str, Any]) -> Task:
     s = setup_env(name, gym_id, kwargs, fixed=_KEEP_X)
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
     pos = "x at obs[0]" if n_pos == 1 else "(x, y) at obs[0:2]"
-    return Task(
+    return s.make_task(
         name=name,
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
-        reward_fn=partial(
-            forward_ctrl_reward,
-            **dims,
-            dt=s.dt,
-            forward_weight=float(s.params["forward_reward_weight"]),
-            ctrl_weight=float(s.params["ctrl_cost_weight"]),
-        ),
-        termination_fn=partial(_no_termination, **dims),
-        env_factory=s.env_factory,
-        obs_preprocess_fn=partial(drop_leading, count=n_pos, obs_dim=s.obs_dim),
-        dt=s.dt,
+        reward_fn=partial(forward_ctrl_reward, **s.forward_reward_kwargs()),
+        termination_fn=partial(_no_termination, **s.dims),
         description=(
             f"{gym_id} with exclude_current_positions_from_observation=False: obs[0:{s.nq}] qpos "
             f"({pos}), obs[{s.nq}:{s.nq + s.nv}] qvel; reward "
             f"w_f*(obs'[0]-obs[0])/dt - w_c*||a||^2; never terminates"
         ),
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": {"qpos": (0, s.nq), "qvel": (s.nq, s.nq + s.nv)},
-            "x_index": 0,
-            "model_input_dim": s.obs_dim - n_pos,
-        },
+        obs_layout={"qpos": (0, s.nq), "qvel": (s.nq, s.nq + s.nv)},
+        obs_preprocess_fn=partial(drop_leading, count=n_pos, obs_dim=s.obs_dim),
+        info={"x_index": 0, "model_input_dim": s.obs_dim - n_pos},
     )
 
 
@@ -198,47 +180,29 @@ def make_swimmer_task(**kwargs: Any) -> Task:
 
 def _healthy_task(
     name: str,
-    s: Any,
+    s: EnvSetup,
     healthy_fn: Callable[[Tensor], Tensor],
     description: str,
     obs_layout: dict[str, tuple[int, int]],
 ) -> Task:
-    dims = {"obs_dim": s.obs_dim, "act_dim": s.act_dim}
-    return Task(
+    return s.make_task(
         name=name,
-        obs_dim=s.obs_dim,
-        act_dim=s.act_dim,
-        action_low=s.action_low,
-        action_high=s.action_high,
-        max_episode_steps=s.max_episode_steps,
         reward_fn=partial(
             healthy_forward_reward,
-            **dims,
-            dt=s.dt,
-            forward_weight=float(s.params["forward_reward_weight"]),
-            ctrl_weight=float(s.params["ctrl_cost_weight"]),
+            **s.forward_reward_kwargs(),
             healthy_reward=float(s.params["healthy_reward"]),
             healthy_fn=healthy_fn,
         ),
         termination_fn=partial(
             unhealthy_termination,
-            **dims,
+            **s.dims,
             healthy_fn=healthy_fn,
             terminate_when_unhealthy=bool(s.params["terminate_when_unhealthy"]),
         ),
-        env_factory=s.env_factory,
-        obs_preprocess_fn=partial(drop_leading, count=1, obs_dim=s.obs_dim),
-        dt=s.dt,
         description=description,
-        info={
-            "gym_id": s.gym_id,
-            "env_params": dict(s.params),
-            "obs_layout": obs_layout,
-            "x_index": 0,
-            "z_index": 1,
-            "angle_index": 2,
-            "model_input_dim": s.obs_dim - 1,
-        },
+        obs_layout=obs_layout,
+        obs_preprocess_fn=partial(drop_leading, count=1, obs_dim=s.obs_dim),
+        info={"x_index": 0, "z_index": 1, "angle_index": 2, "model_input_dim": s.obs_dim - 1},
     )
 
 

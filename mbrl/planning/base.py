@@ -11,6 +11,7 @@ Discrete-action planners return the action *indices* as floats, shape ``(H, 1)``
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,19 @@ def as_bound(value: Tensor | np.ndarray | float | list[float], name: str, act_di
     return t
 
 
+def check_positive_int(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int >= 1`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+
+
+def check_range_fraction(name: str, value: float) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value > 0`` (a std as a fraction of the
+    action range ``high - low``)."""
+    if not value > 0:
+        raise ValueError(f"{name}: expected > 0 (fraction of the action range), got {value}")
+
+
 class Planner:
     """Base class of all planners.
 
@@ -73,8 +87,7 @@ class Planner:
         action_low: Tensor | np.ndarray | float,
         action_high: Tensor | np.ndarray | float,
     ) -> None:
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise ValueError(f"horizon: expected a positive int, got {horizon!r}")
+        check_positive_int("horizon", horizon)
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float64)).reshape(-1)
         self.act_dim = int(low.numel())
         if self.act_dim < 1:
@@ -128,6 +141,28 @@ class Planner:
         if not torch.isfinite(obs).all():
             raise ValueError("obs: contains NaN or inf")
         return obs
+
+    def prepare(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Start of every :meth:`plan`: ``(obs, low, high)`` from :meth:`check_obs` and
+        :meth:`bounds_like`."""
+        obs = self.check_obs(obs)
+        low, high = self.bounds_like(obs)
+        return obs, low, high
+
+    def warm_start(
+        self, obs: Tensor, init_actions: Tensor | None, num_actions: int | None
+    ) -> Tensor | None:
+        """``init_actions`` as an ``(H, act_dim)`` candidate, or ``None`` when not given.
+
+        Clipped to the bounds by :meth:`initial_mean`; for a discrete task (``num_actions`` not
+        ``None``) rounded to the nearest action index.
+        """
+        if init_actions is None:
+            return None
+        init = self.initial_mean(obs, init_actions)
+        if num_actions is not None:
+            init = init.round()
+        return init
 
     def initial_mean(self, obs: Tensor, init_actions: Tensor | None) -> Tensor:
         """``(H, act_dim)`` start: ``init_actions`` clipped to bounds, or the bounds' middle."""
@@ -201,6 +236,20 @@ class SamplingPlanner(Planner):
         scores = self.objective(obs, actions, generator)
         used = getattr(self.objective, "model_steps", 0) - before
         return scores, int(used)
+
+    def plan_info(
+        self, t0: float, iterations: float, model_steps: int, **extra: float
+    ) -> dict[str, float]:
+        """:attr:`PlanResult.info` of a call started at ``t0`` (``time.perf_counter()``).
+
+        Keys: ``iterations``, ``model_steps``, then ``extra`` in order, then ``time_s``.
+        """
+        return {
+            "iterations": float(iterations),
+            "model_steps": float(model_steps),
+            **extra,
+            "time_s": time.perf_counter() - t0,
+        }
 
 
 class BestTracker:

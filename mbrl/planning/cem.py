@@ -14,7 +14,14 @@ import time
 import numpy as np
 import torch
 
-from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, truncated_normal
+from mbrl.planning.base import (
+    BestTracker,
+    PlanResult,
+    SamplingPlanner,
+    check_positive_int,
+    check_range_fraction,
+    truncated_normal,
+)
 from mbrl.planning.objective import SequenceObjective
 
 Tensor = torch.Tensor
@@ -22,13 +29,21 @@ Tensor = torch.Tensor
 
 def check_population(population: int, num_elites: int, iterations: int) -> None:
     """Validate the population / elite / iteration counts shared by CEM and iCEM."""
-    for name, v in (("population", population), ("num_elites", num_elites)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, got {v!r}")
+    check_positive_int("population", population)
+    check_positive_int("num_elites", num_elites)
     if num_elites > population:
         raise ValueError(f"num_elites: expected <= population ({population}), got {num_elites}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations: expected a positive int, got {iterations!r}")
+    check_positive_int("iterations", iterations)
+
+
+def check_cem_settings(
+    population: int, num_elites: int, iterations: int, alpha: float, init_std: float
+) -> None:
+    """Validate the settings shared by CEM and iCEM (counts, smoothing ``alpha``, ``init_std``)."""
+    check_population(population, num_elites, iterations)
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha: expected 0 <= alpha < 1, got {alpha}")
+    check_range_fraction("init_std", init_std)
 
 
 def refit(samples: Tensor, scores: Tensor, num_elites: int) -> tuple[Tensor, Tensor] | None:
@@ -70,13 +85,7 @@ class CEMPlanner(SamplingPlanner):
         init_std: float = 0.25,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
-        check_population(population, num_elites, iterations)
-        if not 0 <= alpha < 1:
-            raise ValueError(f"alpha: expected 0 <= alpha < 1, got {alpha}")
-        if not init_std > 0:
-            raise ValueError(
-                f"init_std: expected > 0 (fraction of the action range), got {init_std}"
-            )
+        check_cem_settings(population, num_elites, iterations, alpha, init_std)
         self.population = population
         self.num_elites = num_elites
         self.iterations = iterations
@@ -91,8 +100,7 @@ class CEMPlanner(SamplingPlanner):
     ) -> PlanResult:
         """Run CEM from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
-        low, high = self.bounds_like(obs)
+        obs, low, high = self.prepare(obs)
         mean = self.initial_mean(obs, init_actions)
         std = (self.init_std * (high - low)).expand_as(mean).clone()
         best = BestTracker()
@@ -109,10 +117,4 @@ class CEMPlanner(SamplingPlanner):
                 continue
             mean = self.alpha * mean + (1 - self.alpha) * fit[0]
             std = self.alpha * std + (1 - self.alpha) * fit[1]
-        info = {
-            "iterations": float(self.iterations),
-            "model_steps": float(steps),
-            "final_std": float(std.mean()),
-            "time_s": time.perf_counter() - t0,
-        }
-        return best.result(info)
+        return best.result(self.plan_info(t0, self.iterations, steps, final_std=float(std.mean())))

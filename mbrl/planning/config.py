@@ -226,20 +226,18 @@ def make_planner(
             population=cfg.population,
             num_actions=task.num_actions,
         )
+    # Settings CEM and iCEM share (iCEM adds its own below).
+    cem_settings: dict[str, Any] = {
+        "population": cfg.population,
+        "num_elites": cfg.num_elites,
+        "iterations": cfg.iterations,
+        "alpha": cfg.alpha,
+        "init_std": cfg.init_std,
+    }
     if cfg.name == "cem":
         from mbrl.planning.cem import CEMPlanner
 
-        return CEMPlanner(
-            objective,
-            cfg.horizon,
-            low,
-            high,
-            population=cfg.population,
-            num_elites=cfg.num_elites,
-            iterations=cfg.iterations,
-            alpha=cfg.alpha,
-            init_std=cfg.init_std,
-        )
+        return CEMPlanner(objective, cfg.horizon, low, high, **cem_settings)
     if cfg.name == "icem":
         from mbrl.planning.icem import ICEMPlanner
 
@@ -248,11 +246,7 @@ def make_planner(
             cfg.horizon,
             low,
             high,
-            population=cfg.population,
-            num_elites=cfg.num_elites,
-            iterations=cfg.iterations,
-            alpha=cfg.alpha,
-            init_std=cfg.init_std,
+            **cem_settings,
             noise_beta=cfg.icem_noise_beta,
             keep_elites_fraction=cfg.icem_keep_elites_fraction,
             population_decay=cfg.icem_population_decay,

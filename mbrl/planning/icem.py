@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, randn
-from mbrl.planning.cem import check_population
+from mbrl.planning.cem import check_cem_settings
 from mbrl.planning.objective import SequenceObjective
 
 Tensor = torch.Tensor
@@ -104,13 +104,7 @@ class ICEMPlanner(SamplingPlanner):
         population_decay: float = 1.25,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
-        check_population(population, num_elites, iterations)
-        if not 0 <= alpha < 1:
-            raise ValueError(f"alpha: expected 0 <= alpha < 1, got {alpha}")
-        if not init_std > 0:
-            raise ValueError(
-                f"init_std: expected > 0 (fraction of the action range), got {init_std}"
-            )
+        check_cem_settings(population, num_elites, iterations, alpha, init_std)
         if not noise_beta >= 0:
             raise ValueError(f"noise_beta: expected >= 0, got {noise_beta}")
         if not 0 <= keep_elites_fraction <= 1:
@@ -141,8 +135,7 @@ class ICEMPlanner(SamplingPlanner):
     ) -> PlanResult:
         """Run iCEM from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
-        low, high = self.bounds_like(obs)
+        obs, low, high = self.prepare(obs)
         mean = self.initial_mean(obs, init_actions)
         std = (self.init_std * (high - low)).expand_as(mean).clone()
         best = BestTracker()
@@ -169,10 +162,4 @@ class ICEMPlanner(SamplingPlanner):
             kept = elites[:n_keep] if n_keep > 0 else None
             mean = self.alpha * mean + (1 - self.alpha) * elites.mean(0)
             std = self.alpha * std + (1 - self.alpha) * elites.std(0, unbiased=False)
-        info = {
-            "iterations": float(self.iterations),
-            "model_steps": float(steps),
-            "final_std": float(std.mean()),
-            "time_s": time.perf_counter() - t0,
-        }
-        return best.result(info)
+        return best.result(self.plan_info(t0, self.iterations, steps, final_std=float(std.mean())))

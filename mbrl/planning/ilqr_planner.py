@@ -131,9 +131,8 @@ class ILQRPlanner(Planner):
         from control.ddp import ilqr
 
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
+        obs, low, high = self.prepare(obs)
         u_init = self.initial_mean(obs, init_actions)
-        low, high = self.bounds_like(obs)
         res = ilqr(
             self.dynamics,
             self.cost,

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from mbrl.models.model_env import ModelEnv
-from mbrl.planning.base import Planner, PlanResult, rand
+from mbrl.planning.base import Planner, PlanResult, check_positive_int, rand
 
 Tensor = torch.Tensor
 
@@ -145,8 +145,7 @@ class MCTSPlanner(Planner):
             ("leaf_batch", leaf_batch),
         )
         for name, v in counts:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected a positive int, got {v!r}")
+            check_positive_int(name, v)
         if (
             isinstance(rollout_horizon, bool)
             or not isinstance(rollout_horizon, int)
@@ -186,13 +185,8 @@ class MCTSPlanner(Planner):
         (continuous) or whose children are preferred on ties (discrete).
         """
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
-        low, high = self.bounds_like(obs)
-        warm = None
-        if init_actions is not None:
-            warm = self.initial_mean(obs, init_actions)
-            if self.num_actions is not None:
-                warm = warm.round()
+        obs, low, high = self.prepare(obs)
+        warm = self.warm_start(obs, init_actions, self.num_actions)
         self._low, self._high, self._gen, self._warm = low, high, generator, warm
         self._qmin, self._qmax = math.inf, -math.inf
         self._steps = 0

@@ -13,7 +13,13 @@ import time
 import numpy as np
 import torch
 
-from mbrl.planning.base import PlanResult, SamplingPlanner, randn
+from mbrl.planning.base import (
+    PlanResult,
+    SamplingPlanner,
+    check_positive_int,
+    check_range_fraction,
+    randn,
+)
 from mbrl.planning.objective import SequenceObjective
 
 Tensor = torch.Tensor
@@ -44,16 +50,11 @@ class MPPIPlanner(SamplingPlanner):
         noise_std: float = 0.3,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
-        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-            raise ValueError(f"population: expected a positive int, got {population!r}")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations: expected a positive int, got {iterations!r}")
+        check_positive_int("population", population)
+        check_positive_int("iterations", iterations)
         if not temperature > 0:
             raise ValueError(f"temperature: expected > 0, got {temperature}")
-        if not noise_std > 0:
-            raise ValueError(
-                f"noise_std: expected > 0 (fraction of the action range), got {noise_std}"
-            )
+        check_range_fraction("noise_std", noise_std)
         self.population = population
         self.iterations = iterations
         self.temperature = float(temperature)
@@ -67,8 +68,7 @@ class MPPIPlanner(SamplingPlanner):
     ) -> PlanResult:
         """Run MPPI from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
-        low, high = self.bounds_like(obs)
+        obs, low, high = self.prepare(obs)
         mean = self.initial_mean(obs, init_actions)
         std = self.noise_std * (high - low)
         shape = (self.population, self.horizon, self.act_dim)
@@ -91,9 +91,5 @@ class MPPIPlanner(SamplingPlanner):
                 "planning failed: the MPPI mean sequence has a non-finite return "
                 "(the model produced NaN/inf); check the model and the observation"
             )
-        info = {
-            "iterations": float(self.iterations),
-            "model_steps": float(steps),
-            "time_s": time.perf_counter() - t0,
-        }
+        info = self.plan_info(t0, self.iterations, steps)
         return PlanResult(actions=mean, value=float(value[0]), info=info)

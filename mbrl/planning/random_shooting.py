@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, rand
+from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, check_positive_int, rand
 from mbrl.planning.objective import SequenceObjective
 
 Tensor = torch.Tensor
@@ -37,8 +37,7 @@ class RandomShootingPlanner(SamplingPlanner):
         num_actions: int | None = None,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
-        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-            raise ValueError(f"population: expected a positive int, got {population!r}")
+        check_positive_int("population", population)
         if num_actions is not None and (self.act_dim != 1 or num_actions < 1):
             raise ValueError(f"num_actions: expected >= 1 with act_dim 1, got {num_actions}")
         self.population = population
@@ -52,21 +51,17 @@ class RandomShootingPlanner(SamplingPlanner):
     ) -> PlanResult:
         """Random shooting from ``obs (obs_dim,)``; see :meth:`Planner.plan`."""
         t0 = time.perf_counter()
-        obs = self.check_obs(obs)
-        low, high = self.bounds_like(obs)
+        obs, low, high = self.prepare(obs)
         shape = (self.population, self.horizon, self.act_dim)
         u = rand(shape, generator, low)
         if self.num_actions is not None:
             samples = torch.floor(u * self.num_actions).clamp(max=self.num_actions - 1)
         else:
             samples = low + u * (high - low)
-        if init_actions is not None:
-            init = self.initial_mean(obs, init_actions)
-            if self.num_actions is not None:
-                init = init.round()
+        init = self.warm_start(obs, init_actions, self.num_actions)
+        if init is not None:
             samples = torch.cat([init.unsqueeze(0), samples], 0)
         scores, used = self.evaluate(obs, samples, generator)
         best = BestTracker()
         best.update(samples, scores)
-        info = {"iterations": 1.0, "model_steps": float(used), "time_s": time.perf_counter() - t0}
-        return best.result(info)
+        return best.result(self.plan_info(t0, 1, used))
