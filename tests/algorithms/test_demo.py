@@ -22,9 +22,12 @@ SHORT = [
 ]
 
 
-def test_demo_preset_is_cartpole_cem():
+def test_demo_preset_is_pets_cem_on_a_mujoco_task():
+    import envs
+
     cfg = load_config(PETSConfig, "demo")
-    assert cfg.task == "cartpole-swingup" and cfg.planner.name == "cem"
+    assert cfg.planner.name == "cem"
+    assert not envs.get_task(cfg.task).is_analytic  # the main job: MPC on a MuJoCo task
 
 
 def test_run_demo_prints_returns_and_run_dir(tmp_path, capsys):
