@@ -422,6 +422,8 @@ def _pets_loop(
             "return",
             run.plot_path("learning_curve.png"),
             title=f"PETS on {task.name}",
+            hlines={"random policy": float(np.mean(random_returns))} if random_returns else None,
+            integer_x=True,
         )
     logger.log({"wall_time_s": wall, "env_steps": env_steps}, step=cfg.num_trials, group="summary")
     return PETSResult(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mbrl.util.io import atomic_open
 
@@ -56,6 +57,8 @@ def plot_curves(
     *,
     title: str | None = None,
     ylabel: str | None = None,
+    hlines: Mapping[str, float] | None = None,
+    integer_x: bool = False,
 ) -> Path:
     """Plot columns ``ys`` against column ``x`` of one or more wide CSV files into ``out_png``.
 
@@ -67,6 +70,8 @@ def plot_curves(
         x: name of the x column (e.g. ``"step"``).
         ys: name(s) of the y columns (e.g. ``["episode_return"]``).
         out_png: output image path (written atomically; the format follows the suffix).
+        hlines: labelled horizontal reference lines, e.g. ``{"random policy": -41.5}``.
+        integer_x: put ticks on integer x values only (e.g. for trial numbers).
 
     Returns:
         ``Path(out_png)``.
@@ -93,12 +98,16 @@ def plot_curves(
             keep = np.isfinite(xv) & np.isfinite(yv)
             label = y if len(paths) == 1 else f"{path.parent.name}: {y}"
             ax.plot(xv[keep], yv[keep], label=label)
+    for label, value in (hlines or {}).items():
+        ax.axhline(value, linestyle="--", color="gray", label=label)
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel if ylabel is not None else (ys[0] if len(ys) == 1 else "value"))
     if title:
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    if len(ys) > 1 or len(paths) > 1:
+    if len(ys) > 1 or len(paths) > 1 or hlines:
         ax.legend()
     fig.tight_layout()
     fmt = out_png.suffix.lstrip(".") or "png"

@@ -139,3 +139,23 @@ def test_plot_curves(tmp_path):
             plot_curves(csv_path, "step", "retrun", tmp_path / "x.png")
         with pytest.raises(FileNotFoundError):
             plot_curves(tmp_path / "none.csv", "step", "return", tmp_path / "x.png")
+
+
+def test_plot_curves_reference_line_and_integer_ticks(tmp_path):
+    from matplotlib.image import imread
+
+    from mbrl.util.plotting import plot_curves
+
+    csv_path = tmp_path / "trial.csv"
+    csv_path.write_text("trial,return\n1,-17.0\n2,-7.0\n3,-8.0\n")
+    plain = plot_curves(csv_path, "trial", "return", tmp_path / "plain.png")
+    marked = plot_curves(
+        csv_path,
+        "trial",
+        "return",
+        tmp_path / "marked.png",
+        hlines={"random policy": -41.5},
+        integer_x=True,
+    )
+    assert imread(marked).shape == imread(plain).shape
+    assert not (imread(marked) == imread(plain)).all()  # the reference line and legend are drawn
