@@ -14,28 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
-
-
-def best_time(fn: Callable[[], object], repeats: int, inner: int = 2) -> float:
-    """Best wall time in seconds of one ``fn()`` call (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return min(times)
-
-
-def matmul_gflops(n: int = 2048) -> float:
-    """fp32 ``n x n`` matmul GFLOP/s, best of 3."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2.0 * n**3 / best_time(lambda: torch.matmul(a, b), repeats=3, inner=1) / 1e9
+from _timing import best_time, matmul_flops
 
 
 def main() -> None:
@@ -66,7 +48,7 @@ def main() -> None:
     act_dim = act.shape[1]
     e, hidden, layers = 7, 200, 4
 
-    peak_start = matmul_gflops()
+    peak_start = matmul_flops(repeats=3, inner=1) / 1e9
     gauss = mbrl.models.GaussianMLP(
         obs_dim + act_dim,
         obs_dim + 1,  # OneDTransitionRewardModel's default learned_rewards=True: + reward
@@ -105,13 +87,13 @@ def main() -> None:
         xg = x.reshape(e, b // e, -1)  # member m gets rows m*B/E..; (E, B/E, in)
         state = wrapper.reset(t_obs, rng=gen)
         queries["forward_per_member"] = best_time(
-            lambda: gauss(xg, use_propagation=False), args.repeats
+            lambda: gauss(xg, use_propagation=False), args.repeats, 2
         )
         queries["forward_shared"] = best_time(
-            lambda: gauss(x, use_propagation=False), max(2, args.repeats // 2)
+            lambda: gauss(x, use_propagation=False), max(2, args.repeats // 2), 2
         )
         queries["sample_tsinf"] = best_time(
-            lambda: wrapper.sample(t_act, state, deterministic=False, rng=gen), args.repeats
+            lambda: wrapper.sample(t_act, state, deterministic=False, rng=gen), args.repeats, 2
         )
         mean, _ = gauss(x, use_propagation=False)  # (E, B, obs_dim + 1): delta, reward
         pred = t_obs + mean[..., :obs_dim].mean(0)
@@ -122,7 +104,7 @@ def main() -> None:
         "lib": f"mbrl-lib {mbrl.__version__}",
         "threads": torch.get_num_threads(),
         "peak_start": peak_start,
-        "peak_end": matmul_gflops(),
+        "peak_end": matmul_flops(repeats=3, inner=1) / 1e9,
         "train_s": train_s,
         "n_train": n_train,
         "epochs": args.epochs,

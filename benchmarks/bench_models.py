@@ -26,29 +26,9 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
+from _timing import best_time, matmul_flops
 
 from mbrl.models import DynamicsModel, ModelTrainer
-
-
-def best_time(fn: Callable[[], object], repeats: int = 5, inner: int = 3) -> float:
-    """Best wall time in seconds of one ``fn()`` call (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return min(times)
-
-
-def matmul_peak(dtype: torch.dtype, n: int) -> float:
-    """Dense ``n x n`` matmul FLOP/s in ``dtype``, best of several runs."""
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
-    out = torch.empty(n, n, dtype=dtype)
-    t = best_time(lambda: torch.matmul(a, b, out=out), repeats=5, inner=2)
-    return 2.0 * n**3 / t
 
 
 def collect_halfcheetah(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,8 +72,8 @@ def main() -> None:
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads"
     )
-    peak32 = matmul_peak(torch.float32, args.matmul_size)
-    peak16 = matmul_peak(torch.bfloat16, args.matmul_size)
+    peak32 = matmul_flops(torch.float32, args.matmul_size)
+    peak16 = matmul_flops(torch.bfloat16, args.matmul_size)
     say(
         f"matmul peak ({args.matmul_size}^2, at start): fp32 {peak32 / 1e9:.1f} GFLOP/s, "
         f"bf16 {peak16 / 1e9:.1f} GFLOP/s"
@@ -220,8 +200,8 @@ def main() -> None:
     diff = ((pred16.float() - pred32).square().mean(0) / scale).mean().item()
 
     # The machine may be shared: the peak drifts (see the paired ratios).
-    end32 = matmul_peak(torch.float32, args.matmul_size)
-    end16 = matmul_peak(torch.bfloat16, args.matmul_size)
+    end32 = matmul_flops(torch.float32, args.matmul_size)
+    end16 = matmul_flops(torch.bfloat16, args.matmul_size)
     say(
         f"\nmatmul peak ({args.matmul_size}^2, at end): fp32 {end32 / 1e9:.1f}, "
         f"bf16 {end16 / 1e9:.1f} GFLOP/s"

@@ -52,29 +52,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_time, matmul_flops
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_mbrllib_worker.py"
 DEFAULT_PEER_PYTHON = ROOT / ".venv-mbrllib" / "bin" / "python"
 MEMBERS, HIDDEN, LAYERS = 7, 200, 4
-
-
-def best_time(fn: Callable[[], object], repeats: int, inner: int = 2) -> float:
-    """Best wall time in seconds of one ``fn()`` call (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return min(times)
-
-
-def matmul_gflops(n: int = 2048) -> float:
-    """fp32 ``n x n`` matmul GFLOP/s, best of 3."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2.0 * n**3 / best_time(lambda: torch.matmul(a, b), repeats=3, inner=1) / 1e9
 
 
 def collect_halfcheetah(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -111,7 +94,7 @@ def run_ours(args: argparse.Namespace) -> dict:
     obs, act, nxt, rew = data["obs"], data["act"], data["next_obs"], data["reward"]
     q_obs, q_act, q_next = (torch.from_numpy(data[k]) for k in ("q_obs", "q_act", "q_next"))
     e = MEMBERS
-    peak_start = matmul_gflops()
+    peak_start = matmul_flops(repeats=3, inner=1) / 1e9
     model = DynamicsModel(
         obs.shape[1],
         act.shape[1],
@@ -143,10 +126,10 @@ def run_ours(args: argparse.Namespace) -> dict:
     with torch.inference_mode():
         x = model.input_normalizer.normalize(model.model_inputs(q_obs, q_act))  # (B, in)
         xg = x.reshape(e, b // e, -1)
-        queries["forward_per_member"] = best_time(lambda: ens(xg), args.repeats)
-        queries["forward_shared"] = best_time(lambda: ens(x), max(2, args.repeats // 2))
+        queries["forward_per_member"] = best_time(lambda: ens(xg), args.repeats, 2)
+        queries["forward_shared"] = best_time(lambda: ens(x), max(2, args.repeats // 2), 2)
         queries["sample_tsinf"] = best_time(
-            lambda: model.sample(g_obs, g_act, generator=gen), args.repeats
+            lambda: model.sample(g_obs, g_act, generator=gen), args.repeats, 2
         )
         pred = model.predict(q_obs, q_act).next_obs_mean.mean(0)
     delta = q_next - q_obs
@@ -156,7 +139,7 @@ def run_ours(args: argparse.Namespace) -> dict:
         "lib": "this project",
         "threads": torch.get_num_threads(),
         "peak_start": peak_start,
-        "peak_end": matmul_gflops(),
+        "peak_end": matmul_flops(repeats=3, inner=1) / 1e9,
         "train_s": train_s,
         "n_train": result.num_train,
         "epochs": args.epochs,

@@ -28,10 +28,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import time
-from collections.abc import Callable
 
 import torch
+from _timing import best_time, matmul_flops
 
 from envs import get_task
 from mbrl.models import DynamicsModel
@@ -57,40 +56,6 @@ CONFIGS = {
         hidden=200,
     ),
 }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(
-    fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1
-) -> float:
-    """Best wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def matmul_peak(dtype: torch.dtype, n: int, device: torch.device) -> float:
-    """FLOP/s of an ``n x n`` matmul in ``dtype`` (best of 5, two calls each)."""
-    a = torch.randn(n, n, dtype=dtype, device=device)
-    b = torch.randn(n, n, dtype=dtype, device=device)
-    out = torch.empty(n, n, dtype=dtype, device=device)
-
-    def two() -> None:
-        torch.matmul(a, b, out=out)
-        torch.matmul(a, b, out=out)
-
-    return 2 * 2.0 * n**3 / best_time(two, device, 5)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -143,7 +108,7 @@ def run_config(
             res = planner.plan(obs, generator=pgen)
         info.update(res.info)
 
-    t_plan = best_time(plan, device, repeats, warmup)
+    t_plan = best_time(plan, repeats, warmup=warmup, device=device)
     steps = info["model_steps"]
     fwd = model.ensemble.flops_per_sample()
 
@@ -158,7 +123,7 @@ def run_config(
             for _ in range(calls):
                 model.ensemble(x)
 
-    t_fwd = best_time(forward_only, device, repeats, warmup)
+    t_fwd = best_time(forward_only, repeats, warmup=warmup, device=device)
     return {
         "plan_s": t_plan,
         "model_steps": steps,
@@ -202,7 +167,7 @@ def main() -> None:
     for name in args.configs:
         for prec in args.precisions:
             # the matmul peak is measured right before each row (the machine's load may vary)
-            peak = matmul_peak(dtypes[prec], n, device)
+            peak = matmul_flops(dtypes[prec], n, device=device)
             try:
                 r = run_config(
                     name,
