@@ -4,11 +4,15 @@ Each iteration samples ``population`` sequences from a diagonal Gaussian over ``
 (truncated at two standard deviations, then clipped to the action bounds), scores them through
 the model in one batched rollout, and refits the Gaussian to the ``num_elites`` best:
 ``mean <- alpha * mean + (1 - alpha) * elite_mean`` (same for the standard deviation).
-The best sequence ever sampled is returned.
+By default the best sequence ever sampled is returned; with ``return_mean_elites=True`` the
+final refitted mean is returned instead (as mbrl-lib's ``CEMOptimizer(return_mean_elites=True)``),
+which averages out the sampling noise of tied or nearly tied sequences (flat rewards such as
+InvertedPendulum's 1 per balanced step) and so gives smoother MPC actions.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -46,6 +50,13 @@ def check_cem_settings(
     check_range_fraction("init_std", init_std)
 
 
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a ``bool``; raise ``TypeError`` naming ``name`` otherwise."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {value!r}")
+    return value
+
+
 def refit(samples: Tensor, scores: Tensor, num_elites: int) -> tuple[Tensor, Tensor] | None:
     """Mean and std ``(H, A)`` of the top ``num_elites`` finite-scoring samples (None if none)."""
     n_finite = int(torch.isfinite(scores).sum())
@@ -55,6 +66,30 @@ def refit(samples: Tensor, scores: Tensor, num_elites: int) -> tuple[Tensor, Ten
     idx = torch.topk(scores, k).indices
     elites = samples[idx]
     return elites.mean(0), elites.std(0, unbiased=False)
+
+
+def mean_result(
+    planner: SamplingPlanner,
+    obs: Tensor,
+    mean: Tensor,
+    best: BestTracker,
+    generator: torch.Generator | None,
+    info: dict[str, float],
+) -> PlanResult:
+    """Plan result for the refitted ``mean (H, A)``: its own objective value (one extra
+    sequence scored; its particle-steps and seconds are added to ``info["model_steps"]`` and
+    ``info["time_s"]``).
+
+    Falls back to ``best``'s sequence if the mean scores non-finitely (a diverging model).
+    """
+    t0 = time.perf_counter()
+    score, used = planner.evaluate(obs, mean.unsqueeze(0), generator)
+    info["model_steps"] = info.get("model_steps", 0.0) + float(used)
+    info["time_s"] = info.get("time_s", 0.0) + (time.perf_counter() - t0)
+    value = float(score[0])
+    if not math.isfinite(value):
+        return best.result(info)
+    return PlanResult(actions=mean.clone(), value=value, info=info)
 
 
 class CEMPlanner(SamplingPlanner):
@@ -69,6 +104,7 @@ class CEMPlanner(SamplingPlanner):
         iterations: refits per :meth:`plan` call.
         alpha: smoothing: weight of the *previous* mean/std in the update (0 = no smoothing).
         init_std: initial standard deviation as a fraction of the action range ``high - low``.
+        return_mean_elites: return the final refitted mean instead of the best sample seen.
     """
 
     def __init__(
@@ -83,6 +119,7 @@ class CEMPlanner(SamplingPlanner):
         iterations: int = 5,
         alpha: float = 0.1,
         init_std: float = 0.25,
+        return_mean_elites: bool = False,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
         check_cem_settings(population, num_elites, iterations, alpha, init_std)
@@ -91,6 +128,7 @@ class CEMPlanner(SamplingPlanner):
         self.iterations = iterations
         self.alpha = float(alpha)
         self.init_std = float(init_std)
+        self.return_mean_elites = check_bool("return_mean_elites", return_mean_elites)
 
     def plan(
         self,
@@ -117,4 +155,7 @@ class CEMPlanner(SamplingPlanner):
                 continue
             mean = self.alpha * mean + (1 - self.alpha) * fit[0]
             std = self.alpha * std + (1 - self.alpha) * fit[1]
-        return best.result(self.plan_info(t0, self.iterations, steps, final_std=float(std.mean())))
+        info = self.plan_info(t0, self.iterations, steps, final_std=float(std.mean()))
+        if self.return_mean_elites:
+            return mean_result(self, obs, mean, best, generator, info)
+        return best.result(info)

@@ -40,6 +40,8 @@ class PlannerConfig:
         iterations: optimisation iterations per plan (CEM/iCEM/MPPI; random uses 1).
         alpha: CEM/iCEM smoothing, weight of the previous mean/std.
         init_std: initial sampling std as a fraction of the action range (CEM/iCEM).
+        return_mean_elites: CEM/iCEM return the final refitted elite mean instead of the best
+            sampled sequence (default ``False``: best sample).
         num_particles: model particles per sequence ``K``.
         propagation: ensemble propagation ``"tsinf"``, ``"ts1"``, ``"expectation"`` or
             ``"random_model"`` (MCTS and iLQR always use the deterministic mean model).
@@ -77,6 +79,7 @@ class PlannerConfig:
     iterations: int = 5
     alpha: float = 0.1
     init_std: float = 0.25
+    return_mean_elites: bool = False
     num_particles: int = 20
     propagation: str = "tsinf"
     objective: str = "mean"
@@ -113,6 +116,8 @@ class PlannerConfig:
                 raise TypeError(f"{f.name}: expected an int, got {v!r}")
             if f.type == "float" and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise TypeError(f"{f.name}: expected a float, got {v!r}")
+        if not isinstance(self.return_mean_elites, bool):
+            raise TypeError(f"return_mean_elites: expected a bool, got {self.return_mean_elites!r}")
         if self.use_learned_reward is not None and not isinstance(self.use_learned_reward, bool):
             raise TypeError(
                 f"use_learned_reward: expected a bool or None, got {self.use_learned_reward!r}"
@@ -233,6 +238,7 @@ def make_planner(
         "iterations": cfg.iterations,
         "alpha": cfg.alpha,
         "init_std": cfg.init_std,
+        "return_mean_elites": cfg.return_mean_elites,
     }
     if cfg.name == "cem":
         from mbrl.planning.cem import CEMPlanner

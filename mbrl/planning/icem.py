@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, randn
-from mbrl.planning.cem import check_cem_settings
+from mbrl.planning.cem import check_bool, check_cem_settings, mean_result
 from mbrl.planning.objective import SequenceObjective
 
 Tensor = torch.Tensor
@@ -85,6 +85,7 @@ class ICEMPlanner(SamplingPlanner):
         noise_beta: colored-noise exponent (>= 0).
         keep_elites_fraction: fraction of elites re-scored in the next iteration, in ``[0, 1]``.
         population_decay: per-iteration population shrink factor (>= 1).
+        return_mean_elites: return the final refitted mean instead of the best sample seen.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class ICEMPlanner(SamplingPlanner):
         noise_beta: float = 2.0,
         keep_elites_fraction: float = 0.3,
         population_decay: float = 1.25,
+        return_mean_elites: bool = False,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
         check_cem_settings(population, num_elites, iterations, alpha, init_std)
@@ -121,6 +123,7 @@ class ICEMPlanner(SamplingPlanner):
         self.noise_beta = float(noise_beta)
         self.keep_elites_fraction = float(keep_elites_fraction)
         self.population_decay = float(population_decay)
+        self.return_mean_elites = check_bool("return_mean_elites", return_mean_elites)
 
     def population_at(self, i: int) -> int:
         """Number of fresh samples in iteration ``i`` (0-based)."""
@@ -162,4 +165,7 @@ class ICEMPlanner(SamplingPlanner):
             kept = elites[:n_keep] if n_keep > 0 else None
             mean = self.alpha * mean + (1 - self.alpha) * elites.mean(0)
             std = self.alpha * std + (1 - self.alpha) * elites.std(0, unbiased=False)
-        return best.result(self.plan_info(t0, self.iterations, steps, final_std=float(std.mean())))
+        info = self.plan_info(t0, self.iterations, steps, final_std=float(std.mean()))
+        if self.return_mean_elites:
+            return mean_result(self, obs, mean, best, generator, info)
+        return best.result(info)
