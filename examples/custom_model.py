@@ -22,6 +22,7 @@ from torch import nn
 import envs
 from envs.task import Task
 from mbrl.agents import MPCAgent
+from mbrl.algorithms.pets import collect_episode
 from mbrl.planning import PlannerConfig, make_planner
 from mbrl.util.seeding import seed_everything
 
@@ -82,14 +83,7 @@ def fit(
 
 def run_episode(task: Task, policy, steps: int, seed: int) -> float:
     """Return of ``policy(obs) -> action`` over ``steps`` steps of the task's environment."""
-    env = task.make_env()
-    obs, _ = env.reset(seed=seed)
-    total = 0.0
-    for _ in range(steps):
-        obs, reward, terminated, truncated, _ = env.step(policy(obs))
-        total += float(reward)
-        if terminated or truncated:
-            break
+    total, _ = collect_episode(task.make_env(), policy, max_steps=steps, reset_seed=seed)
     return total
 
 

@@ -20,7 +20,7 @@ import torch
 
 import envs
 from mbrl.agents import MPCAgent
-from mbrl.algorithms.pets import load_pets_config, run_pets
+from mbrl.algorithms.pets import collect_episode, load_pets_config, run_pets
 from mbrl.planning import PlannerConfig, make_planner
 
 
@@ -29,14 +29,7 @@ def true_dynamics_return(task_name: str, horizon: int, iters: int, steps: int, s
     task = envs.get_task(task_name)
     cfg = PlannerConfig(name="ilqr", horizon=horizon, ilqr_iterations=iters)
     agent = MPCAgent(make_planner(cfg, task.dynamics_fn, task), task=task, dtype=torch.float64)
-    env = task.make_env()
-    obs, _ = env.reset(seed=seed)
-    total = 0.0
-    for _ in range(steps):
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
-        total += float(reward)
-        if terminated or truncated:
-            break
+    total, _ = collect_episode(task.make_env(), agent.act, max_steps=steps, reset_seed=seed)
     return total
 
 

@@ -23,7 +23,7 @@ import torch
 
 import envs
 from mbrl.agents import MPCAgent
-from mbrl.algorithms.pets import load_pets_config, run_pets
+from mbrl.algorithms.pets import collect_episode, load_pets_config, run_pets
 from mbrl.planning import PlannerConfig, make_planner
 
 TASK = "cartpole-discrete"
@@ -42,16 +42,11 @@ def true_model_episode(args: argparse.Namespace) -> None:
     agent = MPCAgent(
         planner, task=task, dtype=torch.float64, generator=torch.Generator().manual_seed(args.seed)
     )
-    env = task.make_env()
-    obs, _ = env.reset(seed=args.seed)
-    total, steps, t0 = 0.0, 0, time.perf_counter()
-    while steps < args.steps:
-        steps += 1
-        action = agent.act(obs)  # an int: 0 (push left) or 1 (push right)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        total += float(reward)
-        if terminated or truncated:
-            break
+    t0 = time.perf_counter()
+    # agent.act returns an int: 0 (push left) or 1 (push right)
+    total, steps = collect_episode(
+        task.make_env(), agent.act, max_steps=args.steps, reset_seed=args.seed
+    )
     wall = time.perf_counter() - t0
     print(
         f"MCTS-MPC (true dynamics, {args.simulations} simulations/step): return {total:.0f} "

@@ -193,7 +193,7 @@ class PETSResult:
 def collect_episode(
     env: Any,
     policy: Callable[[np.ndarray], np.ndarray | int],
-    buffer: ReplayBuffer,
+    buffer: ReplayBuffer | None = None,
     *,
     max_steps: int,
     reset_seed: int | None = None,
@@ -201,10 +201,12 @@ def collect_episode(
 ) -> tuple[float, int]:
     """Run one episode of ``policy`` in ``env``, appending every transition to ``buffer``.
 
+    With ``buffer=None`` it only evaluates the policy.
+
     Args:
         env: a Gymnasium environment.
         policy: ``policy(obs (obs_dim,)) -> action``.
-        buffer: receives ``(obs, act, next_obs, reward, terminated, truncated)`` per step
+        buffer: receives ``(obs, act, next_obs, reward, terminated, truncated)`` per step, if given
             (``truncated`` is also set on the last step when ``max_steps`` cuts the episode).
         max_steps: stop after this many steps even if the episode goes on.
         reset_seed: passed to ``env.reset(seed=...)`` (``None`` continues the env's RNG).
@@ -219,8 +221,9 @@ def collect_episode(
         action = policy(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         truncated = bool(truncated) or steps == max_steps
-        act = np.atleast_1d(np.asarray(action, np.float32))
-        buffer.add(obs, act, next_obs, reward, terminated, truncated)
+        if buffer is not None:
+            act = np.atleast_1d(np.asarray(action, np.float32))
+            buffer.add(obs, act, next_obs, reward, terminated, truncated)
         total += float(reward)
         if on_step is not None:
             on_step(steps, total)
