@@ -152,13 +152,29 @@ class ModelEnv:
             next_obs = self.model(obs, act)
         else:
             next_obs, learned_reward = self._ensemble_step(obs, act, generator)
+        return next_obs, self._reward(obs, act, next_obs, learned_reward)
+
+    def _reward(
+        self, obs: Tensor, act: Tensor, next_obs: Tensor, learned_reward: Tensor | None
+    ) -> Tensor:
         if self.use_learned_reward:
             if learned_reward is None:
                 raise ValueError("use_learned_reward: the model has no learned reward output")
-            reward = learned_reward
-        else:
-            reward = self.reward_fn(obs, act, next_obs)
-        return next_obs, reward
+            return learned_reward
+        return self.reward_fn(obs, act, next_obs)
+
+    def _grouped_step(
+        self, obs: Tensor, act: Tensor, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """TS∞ step on rows already grouped by member: row ``e * N + i`` belongs to member ``e``.
+
+        ``obs (E * N, obs_dim)``, ``act (E * N, act_dim)``; returns ``next_obs`` in the same row
+        order and the learned reward ``(E * N,)`` or ``None``.
+        """
+        e = self.model.num_members
+        n = obs.shape[0] // e
+        nxt, rew = self.model.sample(obs.view(e, n, -1), act.view(e, n, -1), generator)
+        return nxt.reshape(e * n, -1), None if rew is None else rew.reshape(-1)
 
     def _ensemble_step(
         self, obs: Tensor, act: Tensor, generator: torch.Generator | None
@@ -184,7 +200,7 @@ class ModelEnv:
             perm = torch.randperm(n * e, generator=generator, device=_gen_device(generator))
             perm = perm.to(obs.device)
         else:  # tsinf: row b -> member b % E, i.e. rows (n*E + e) go to member e
-            perm = torch.arange(n * e, device=obs.device).view(n, e).t().reshape(-1)
+            perm = _tsinf_grouping(b, e, obs.device)
         grouped_obs = obs[perm].view(e, n, -1)
         grouped_act = act[perm].view(e, n, -1)
         nxt, rew = model.sample(grouped_obs, grouped_act, generator)
@@ -228,14 +244,29 @@ class ModelEnv:
         member = None
         if self.is_ensemble and self.propagation == "tsinf":
             member = torch.arange(b, device=obs0.device) % self.model.num_members
+        # Open-loop TS∞ keeps the particles grouped by member for the whole rollout (one gather
+        # before, one after) instead of regrouping them every step; the values are the same.
+        perm = None
+        if member is not None and actions is not None:
+            perm = _tsinf_grouping(b, self.model.num_members, obs0.device)
+            pad = perm.numel() - b
+            if pad:
+                obs0 = torch.cat([obs0, obs0[:pad]], 0)
+                actions = torch.cat([actions, actions[:pad]], 0)
+            obs0, actions = obs0[perm], actions[perm]
+        rows = obs0.shape[0]
         obs_seq = [obs0]
         act_seq, rew_seq, term_seq = [], [], []
-        done = torch.zeros(b, dtype=torch.bool, device=obs0.device)
+        done = torch.zeros(rows, dtype=torch.bool, device=obs0.device)
         obs = obs0
         for t in range(horizon):
             act = actions[:, t] if actions is not None else policy(obs)
-            next_obs, reward = self.step(obs, act, generator)
-            term = self.termination_fn(obs, act, next_obs).reshape(b).to(torch.bool)
+            if perm is not None:
+                next_obs, learned = self._grouped_step(obs, act, generator)
+                reward = self._reward(obs, act, next_obs, learned)
+            else:
+                next_obs, reward = self.step(obs, act, generator)
+            term = self.termination_fn(obs, act, next_obs).reshape(rows).to(torch.bool)
             reward = torch.where(done, torch.zeros_like(reward), reward)
             next_obs = torch.where(done[:, None], obs, next_obs)
             done = done | term
@@ -244,13 +275,28 @@ class ModelEnv:
             rew_seq.append(reward)
             term_seq.append(done.clone())
             obs = next_obs
-        return Rollout(
-            obs=torch.stack(obs_seq, 1),
-            actions=torch.stack(act_seq, 1),
-            rewards=torch.stack(rew_seq, 1),
-            terminated=torch.stack(term_seq, 1),
-            member=member,
-        )
+        seqs = (obs_seq, act_seq, rew_seq, term_seq)
+        if perm is None:
+            return Rollout(*(torch.stack(seq, 1) for seq in seqs), member=member)
+        # grouped row e * N + i is particle i * E + e: undo the grouping and make time the second
+        # dimension in one copy
+        e = self.model.num_members
+        out = []
+        for seq in seqs:
+            x = torch.stack(seq, 0)  # (T, E * N, ...)
+            x = x.view(x.shape[0], e, rows // e, *x.shape[2:]).transpose(0, 2)  # (N, E, T, ...)
+            out.append(x.reshape(rows, *x.shape[2:])[:b])
+        return Rollout(*out, member=member)
+
+
+def _tsinf_grouping(b: int, e: int, device: torch.device) -> Tensor:
+    """Row order that groups ``B`` TS∞ particles (padded to ``E * ceil(B / E)``) by member.
+
+    Particle ``b`` belongs to member ``b % E``; returns ``perm (E * N,)``, grouped position ->
+    padded particle index, so that grouped row ``e * N + i`` holds particle ``i * E + e``.
+    """
+    n = -(-b // e)
+    return torch.arange(n * e, device=device).view(n, e).t().reshape(-1)
 
 
 def _gen_device(generator: torch.Generator | None) -> torch.device | None:

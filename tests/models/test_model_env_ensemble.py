@@ -126,3 +126,35 @@ def test_elites_under_tsinf():
     with torch.no_grad():
         roll = env.rollout(torch.randn(5, 2), torch.randn(5, 2, 1))
     assert roll.member.tolist() == [0, 1, 0, 1, 0]  # index into elite_indices = [0, 3]
+
+
+@pytest.mark.parametrize("learn_reward", [False, True])
+@pytest.mark.parametrize("b", [8, 10, 3])
+def test_open_loop_tsinf_equals_stepwise_regrouping(learn_reward, b):
+    """The open-loop TS∞ rollout (particles grouped once) equals calling step() every step
+    (particles regrouped every step), padding included (B not a multiple of E = 4)."""
+    model = make_model(learn_reward)
+    env = ModelEnv(
+        model,
+        reward_fn=None if learn_reward else reward_fn,
+        termination_fn=terminate_when_big,
+        propagation="tsinf",
+    )
+    obs0 = torch.randn(b, 2, generator=torch.Generator().manual_seed(5))
+    actions = torch.randn(b, 6, 1, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        roll = env.rollout(obs0, actions, generator=torch.Generator().manual_seed(7))
+        g = torch.Generator().manual_seed(7)
+        obs, done = obs0, torch.zeros(b, dtype=torch.bool)
+        for t in range(6):
+            nxt, rew = env.step(obs, actions[:, t], g)
+            term = terminate_when_big(obs, actions[:, t], nxt)
+            rew = torch.where(done, torch.zeros_like(rew), rew)
+            nxt = torch.where(done[:, None], obs, nxt)
+            done = done | term
+            torch.testing.assert_close(roll.obs[:, t + 1], nxt, rtol=0, atol=0)
+            torch.testing.assert_close(roll.rewards[:, t], rew, rtol=0, atol=0)
+            assert torch.equal(roll.terminated[:, t], done)
+            obs = nxt
+    assert torch.equal(roll.member, torch.arange(b) % 4)
+    assert torch.equal(roll.actions, actions)
