@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,12 @@ class PlannerConfig:
         use_learned_reward: take rewards from the model's learned reward head instead of the
             task's ``reward_fn``; ``None`` (default): exactly when the model has
             ``learn_reward = True`` (as :class:`mbrl.models.DynamicsModel` built so).
+        obs_cost_weights: optional planning-only shaping, ``obs_dim`` weights ``w >= 0``: every
+            predicted reward becomes ``reward - sum_i w_i * next_obs_i ** 2`` (a quadratic pull
+            of the predicted observation towards 0). The environment's own reward, and so every
+            reported return, is unchanged. Use it when the task's reward gives the planner no
+            signal that matters over its horizon (e.g. InvertedPendulum's flat reward says
+            nothing about the cart nearing the rail end). Needs the task's ``reward_fn``.
     """
 
     name: str = "cem"
@@ -100,6 +107,7 @@ class PlannerConfig:
     ilqr_iterations: int = 50
     ilqr_uncertainty_penalty: float = 0.0
     use_learned_reward: bool | None = None
+    obs_cost_weights: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in PLANNERS:
@@ -122,6 +130,15 @@ class PlannerConfig:
             raise TypeError(
                 f"use_learned_reward: expected a bool or None, got {self.use_learned_reward!r}"
             )
+        if self.obs_cost_weights is not None:
+            w = self.obs_cost_weights
+            if not isinstance(w, list | tuple) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in w
+            ):
+                raise TypeError(f"obs_cost_weights: expected a list of floats or None, got {w!r}")
+            if not all(math.isfinite(v) and v >= 0 for v in w):
+                raise ValueError(f"obs_cost_weights: expected finite weights >= 0, got {list(w)}")
+            self.obs_cost_weights = [float(v) for v in w]
         positive = ("horizon", "population", "num_elites", "iterations", "num_particles")
         positive += (
             "mcts_simulations",
@@ -145,6 +162,27 @@ class PlannerConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of all fields."""
         return dataclasses.asdict(self)
+
+
+def shaped_task(task: Task, obs_cost_weights: list[float]) -> Task:
+    """A copy of ``task`` whose ``reward_fn`` subtracts ``sum_i w_i * next_obs_i ** 2``.
+
+    ``obs_cost_weights`` has ``task.obs_dim`` entries; the copy is only for planning (its
+    environment is the original one).
+    """
+    if len(obs_cost_weights) != task.obs_dim:
+        raise ValueError(
+            f"obs_cost_weights: expected {task.obs_dim} weights (obs_dim of task "
+            f"{task.name!r}), got {len(obs_cost_weights)}"
+        )
+    weights = torch.tensor(obs_cost_weights, dtype=torch.float64)
+    base = task.reward_fn
+
+    def reward_fn(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+        w = weights.to(dtype=next_obs.dtype, device=next_obs.device)
+        return base(obs, act, next_obs) - (w * next_obs.square()).sum(-1)
+
+    return dataclasses.replace(task, reward_fn=reward_fn)
 
 
 def make_planner(
@@ -172,6 +210,13 @@ def make_planner(
     learned = cfg.use_learned_reward
     if learned is None:
         learned = bool(getattr(model, "learn_reward", False))
+    if cfg.obs_cost_weights is not None:
+        if learned:
+            raise ValueError(
+                "obs_cost_weights: shapes the task's reward_fn, but the planner would use the "
+                "model's learned reward (set use_learned_reward=False or drop the weights)"
+            )
+        task = shaped_task(task, cfg.obs_cost_weights)
     if cfg.name == "mcts":
         from mbrl.planning.mcts import MCTSPlanner
 

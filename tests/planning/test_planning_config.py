@@ -170,3 +170,67 @@ def test_learned_reward_is_used_when_the_model_learns_it():
     assert r.value == pytest.approx(total, rel=1e-6)
     with pytest.raises(TypeError, match="use_learned_reward"):
         PlannerConfig(use_learned_reward="yes")  # type: ignore[arg-type]
+
+
+def test_obs_cost_weights_shape_the_planning_reward_only():
+    """obs_cost_weights subtract sum_i w_i next_obs_i^2 from every planned reward (sampling
+    planners, MCTS and iLQR alike); the planner's value is the shaped return."""
+    task = get_task("pendulum-swingup")
+    w = [0.5, 0.25]
+    g = torch.Generator().manual_seed(0)
+    obs, act, nxt = torch.randn(7, 2, generator=g), torch.randn(7, 1, generator=g), None
+    nxt = task.dynamics_fn(obs, act)
+    expected = task.reward_fn(obs, act, nxt) - 0.5 * nxt[:, 0] ** 2 - 0.25 * nxt[:, 1] ** 2
+    for name in ("cem", "mppi", "random"):
+        planner = make_planner(
+            PlannerConfig(name=name, horizon=3, population=8, num_elites=2, obs_cost_weights=w),
+            task.dynamics_fn,
+            task,
+        )
+        shaped = planner.objective.model_env.reward_fn(obs, act, nxt)
+        torch.testing.assert_close(shaped, expected)
+    mcts = make_planner(PlannerConfig(name="mcts", obs_cost_weights=w), task.dynamics_fn, task)
+    torch.testing.assert_close(mcts.model_env.reward_fn(obs, act, nxt), expected)
+    # the value of a plan is the shaped return of its actions through the dynamics
+    cfg = PlannerConfig(name="ilqr", horizon=4, ilqr_iterations=3, obs_cost_weights=w)
+    x0 = torch.tensor([3.0, 0.0], dtype=torch.float64)
+    res = make_planner(cfg, task.dynamics_fn, task).plan(x0)
+    x, total = x0[None], 0.0
+    for t in range(4):
+        nx = task.dynamics_fn(x, res.actions[t][None])
+        total += float(task.reward_fn(x, res.actions[t][None], nx)[0])
+        total -= float(0.5 * nx[0, 0] ** 2 + 0.25 * nx[0, 1] ** 2)
+        x = nx
+    assert res.value == pytest.approx(total, rel=1e-9)
+    # the task itself is untouched
+    torch.testing.assert_close(
+        task.reward_fn(obs, act, nxt), expected + 0.5 * nxt[:, 0] ** 2 + 0.25 * nxt[:, 1] ** 2
+    )
+
+
+def test_obs_cost_weights_validation():
+    task = get_task("pendulum-swingup")
+    with pytest.raises(ValueError, match="obs_cost_weights: expected 2 weights"):
+        make_planner(PlannerConfig(obs_cost_weights=[1.0]), task.dynamics_fn, task)
+    with pytest.raises(ValueError, match="obs_cost_weights: expected finite weights >= 0"):
+        PlannerConfig(obs_cost_weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="obs_cost_weights"):
+        PlannerConfig(obs_cost_weights=[1.0, float("nan")])
+    with pytest.raises(TypeError, match="obs_cost_weights"):
+        PlannerConfig(obs_cost_weights=1.0)
+    from mbrl.models import DynamicsModel
+
+    learned = DynamicsModel.for_task(task, num_members=2, hidden=8, num_layers=1, learn_reward=True)
+    with pytest.raises(ValueError, match="learned reward"):
+        make_planner(PlannerConfig(obs_cost_weights=[1.0, 1.0]), learned, task)
+    # YAML and dotted overrides carry the list
+    from mbrl.algorithms.pets import load_pets_config
+
+    cfg = load_pets_config(
+        "inverted-pendulum", overrides=["planner.obs_cost_weights=[1, 2, 0, 0.5]"]
+    )
+    assert cfg.planner.obs_cost_weights == [1.0, 2.0, 0.0, 0.5]
+    assert (
+        PlannerConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.planner.to_dict())))
+        == cfg.planner
+    )
