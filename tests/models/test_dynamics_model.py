@@ -118,6 +118,10 @@ def test_input_validation():
         model.predict(bad, act)
     with pytest.raises(ValueError, match="act.*NaN"):
         model.sample(obs, torch.full((5, 2), float("inf")))
+    with pytest.raises(ValueError, match="obs.*NaN"):  # -inf among finite values
+        model.predict(torch.cat([obs[:4], torch.full((1, 3), -float("inf"))]), act)
+    huge = torch.full((5, 3), 3e38)  # finite entries whose float32 sum overflows: accepted
+    assert model.predict(huge, act).next_obs_mean.shape == (4, 5, 3)
     with pytest.raises(ValueError, match="obs"):
         model.predict(torch.zeros(5, 3, dtype=torch.long), act)
     with pytest.raises(TypeError, match="obs"):
