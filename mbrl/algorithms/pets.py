@@ -512,7 +512,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
-        help="dotted PETSConfig overrides, e.g. planner.name=icem num_trials=10 model.hidden=200",
+        help=(
+            "dotted PETSConfig overrides, e.g. planner=icem (short for planner.name=icem) "
+            "num_trials=10 model.hidden=200"
+        ),
     )
 
 

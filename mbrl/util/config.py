@@ -11,6 +11,8 @@ Values are type-checked and coerced against the dataclass field types (``int``, 
 
 Override values are parsed with ``yaml.safe_load``: ``seed=3`` is an int, ``lr=3e-4`` a float,
 ``use_tb=false`` a bool, ``hidden=[200,200]`` a list, ``device=cpu`` a string, ``x=null`` None.
+A string given for a nested config that has a ``name`` field sets that field: ``planner=icem``
+is short for ``planner.name=icem``.
 A ``float``/``int`` field also accepts numeric strings such as ``1e-3`` (YAML 1.1 reads that as
 a string), and a ``str`` field accepts numbers (``name=123`` gives ``"123"``).
 
@@ -136,7 +138,13 @@ def load_config(cls: type[T], preset: str | Path | None = None, overrides: Seque
         _check_keys(cls, loaded, prefix="", source=f"preset {str(path)!r}")
         _deep_update(data, loaded)
     for key, value in parse_overrides(overrides):
-        _check_override_path(cls, key)
+        sub_cls = _check_override_path(cls, key)
+        if (
+            sub_cls is not None
+            and isinstance(value, str)
+            and "name" in {f.name for f in dataclasses.fields(sub_cls)}
+        ):
+            key = f"{key}.name"  # `planner=cem` is short for `planner.name=cem`
         _set_dotted(data, key.split("."), value)
     return config_from_dict(cls, data)
 
@@ -251,8 +259,11 @@ def _check_keys(cls: type, data: Mapping[str, Any], prefix: str, source: str) ->
             _check_keys(sub_cls, value, f"{prefix}{key}.", source)
 
 
-def _check_override_path(cls: type, dotted: str) -> None:
-    """Reject an override key that does not name a field (nested dataclasses are followed)."""
+def _check_override_path(cls: type, dotted: str) -> type | None:
+    """Reject an override key that does not name a field (nested dataclasses are followed).
+
+    Returns the dataclass type the key names when it names a nested config, else ``None``.
+    """
     parts = dotted.split(".")
     current: type | None = cls
     for i, part in enumerate(parts):
@@ -263,11 +274,11 @@ def _check_override_path(cls: type, dotted: str) -> None:
             raise _unknown_key_error(current, part, prefix, source=f"override {dotted!r}")
         tp = _field_types(current)[part]
         if i == len(parts) - 1:
-            return
+            return _dataclass_in(tp)
         sub_cls = _dataclass_in(tp)
         if sub_cls is None:
             if _is_mapping_type(tp):
-                return  # free-form dict field: any sub-key is allowed
+                return None  # free-form dict field: any sub-key is allowed
             raise ConfigError(
                 f"override {dotted!r}: {prefix + part!r} is not a nested config, "
                 f"so it has no key {parts[i + 1]!r}"

@@ -250,3 +250,27 @@ def test_config_to_dict():
     assert dataclasses.is_dataclass(Cfg) and yaml.safe_dump(d)
     with pytest.raises(TypeError, match="cannot be saved"):
         config_to_dict({"f": object()})
+
+
+@dataclass
+class NamedPlanner:
+    name: str = "cem"
+    horizon: int = 15
+
+
+@dataclass
+class WithNamed:
+    planner: NamedPlanner = field(default_factory=NamedPlanner)
+    model: ModelCfg = field(default_factory=ModelCfg)
+
+
+def test_string_for_named_nested_config_sets_its_name():
+    cfg = load_config(WithNamed, overrides=["planner=icem", "planner.horizon=30"])
+    assert cfg.planner == NamedPlanner(name="icem", horizon=30)
+    # the packaged PETS config: `planner=mppi` as in `mbrl pets --task ... planner=mppi`
+    from mbrl.algorithms.pets import load_pets_config
+
+    assert load_pets_config("cartpole-swingup", overrides=["planner=mppi"]).planner.name == "mppi"
+    # a nested config without a name field still needs a mapping
+    with pytest.raises(ConfigError, match="'model': expected a mapping"):
+        load_config(WithNamed, overrides=["model=big"])
