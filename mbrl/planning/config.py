@@ -23,7 +23,7 @@ import torch
 from envs.task import Task
 from mbrl.models.model_env import PROPAGATIONS, EnsembleModel, ModelEnv
 from mbrl.planning.base import Planner
-from mbrl.planning.objective import OBJECTIVES, SequenceObjective
+from mbrl.planning.objective import OBJECTIVES, PRECISIONS, SequenceObjective
 
 Tensor = torch.Tensor
 PLANNERS: tuple[str, ...] = ("random", "cem", "icem", "mppi", "mcts", "ilqr")
@@ -49,6 +49,9 @@ class PlannerConfig:
         objective: ``"mean"``, ``"mean_minus_std"`` or ``"worst_member"``.
         risk_beta: ``beta`` in ``mean - beta * std`` over ensemble members.
         discount: per-step discount of predicted returns.
+        precision: ``"float32"`` (default) or ``"bfloat16"``: the sampling planners' model
+            rollouts run under bfloat16 autocast (matrix products in bfloat16). Not used by
+            MCTS and iLQR.
     iCEM (Pinneri et al., 2020):
         icem_noise_beta: colored-noise exponent (0 white, 2 Brownian-like, larger smoother).
         icem_keep_elites_fraction: fraction of elites carried into the next iteration.
@@ -92,6 +95,7 @@ class PlannerConfig:
     objective: str = "mean"
     risk_beta: float = 1.0
     discount: float = 1.0
+    precision: str = "float32"
     icem_noise_beta: float = 2.0
     icem_keep_elites_fraction: float = 0.3
     icem_population_decay: float = 1.25
@@ -118,6 +122,13 @@ class PlannerConfig:
             )
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision != "float32" and self.name in ("mcts", "ilqr"):
+            raise ValueError(
+                f"precision: {self.precision!r} applies to the sampling planners; {self.name!r} "
+                "runs in the model's dtype (use precision='float32')"
+            )
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.type == "int" and (isinstance(v, bool) or not isinstance(v, int)):
@@ -264,6 +275,7 @@ def make_planner(
         objective=cfg.objective,  # type: ignore[arg-type]
         risk_beta=cfg.risk_beta,
         discount=cfg.discount,
+        precision=cfg.precision,  # type: ignore[arg-type]
     )
     if cfg.name == "random":
         from mbrl.planning.random_shooting import RandomShootingPlanner

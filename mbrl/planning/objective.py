@@ -26,6 +26,8 @@ from mbrl.models.model_env import ModelEnv
 Tensor = torch.Tensor
 Objective = Literal["mean", "mean_minus_std", "worst_member"]
 OBJECTIVES: tuple[str, ...] = ("mean", "mean_minus_std", "worst_member")
+Precision = Literal["float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
 
 class SequenceObjective:
@@ -37,6 +39,9 @@ class SequenceObjective:
         objective: ``"mean"``, ``"mean_minus_std"`` or ``"worst_member"``.
         risk_beta: ``beta`` of ``"mean_minus_std"`` (>= 0).
         discount: per-step discount of the return, in ``(0, 1]``.
+        precision: ``"float32"``, or ``"bfloat16"`` to run the rollouts under
+            ``torch.autocast(dtype=torch.bfloat16)``: the model's matrix products in bfloat16,
+            everything else (states, rewards, returns) in the model's dtype.
 
     Attributes:
         model_steps: running count of particle-steps evaluated (``B * H`` per call).
@@ -49,6 +54,7 @@ class SequenceObjective:
         objective: Objective = "mean",
         risk_beta: float = 1.0,
         discount: float = 1.0,
+        precision: Precision = "float32",
     ) -> None:
         if not isinstance(model_env, ModelEnv):
             raise TypeError(f"model_env: expected a ModelEnv, got {type(model_env).__name__}")
@@ -62,6 +68,8 @@ class SequenceObjective:
             raise ValueError(f"risk_beta: expected >= 0, got {risk_beta}")
         if not 0 < discount <= 1:
             raise ValueError(f"discount: expected 0 < discount <= 1, got {discount}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         if (
             objective != "mean"
             and model_env.is_ensemble
@@ -77,6 +85,7 @@ class SequenceObjective:
         self.objective = objective
         self.risk_beta = float(risk_beta)
         self.discount = float(discount)
+        self.precision = precision
         self.model_steps = 0
 
     @property
@@ -106,7 +115,11 @@ class SequenceObjective:
         # Particle index b = i * K + j: particles of one sequence are contiguous.
         acts = actions.repeat_interleave(k, dim=0) if k > 1 else actions
         obs0 = obs.reshape(1, -1).expand(p * k, -1)
-        with torch.no_grad():
+        bf16 = self.precision == "bfloat16"
+        with (
+            torch.no_grad(),
+            torch.autocast(device_type=obs.device.type, dtype=torch.bfloat16, enabled=bf16),
+        ):
             rollout = self.model_env.rollout(obs0, acts, generator=generator)
         self.model_steps += p * k * h
         returns = rollout.returns(self.discount)

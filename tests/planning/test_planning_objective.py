@@ -127,3 +127,35 @@ def test_bad_arguments(kwargs, match):
     env = ModelEnv(lambda o, a: o, reward_fn=lambda o, a, n: n[..., 0])
     with pytest.raises((ValueError, TypeError), match=match):
         SequenceObjective(env, **kwargs)
+
+
+def test_bfloat16_precision_runs_the_model_in_bf16_and_stays_close():
+    """precision='bfloat16' runs the ensemble's matrix products in bfloat16 (scores differ from
+    float32 by bf16 rounding, not more); the scores come back in float32."""
+    from envs import get_task
+    from mbrl.models import DynamicsModel
+    from mbrl.planning import PlannerConfig, make_planner
+
+    task = get_task("pendulum-swingup")
+    model = DynamicsModel.for_task(
+        task, num_members=3, hidden=64, num_layers=2, generator=torch.Generator().manual_seed(0)
+    )
+    model.eval()
+    env = ModelEnv(model, task, propagation="expectation")
+    obs = torch.tensor([3.0, 0.5])
+    acts = torch.rand(64, 10, 1, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    f32 = SequenceObjective(env, num_particles=1)(obs, acts)
+    b16 = SequenceObjective(env, num_particles=1, precision="bfloat16")(obs, acts)
+    assert f32.dtype == b16.dtype == torch.float32
+    assert not torch.equal(f32, b16)  # bf16 arithmetic really happened
+    torch.testing.assert_close(b16, f32, rtol=0.02, atol=0.05)
+    # through make_planner
+    cfg = PlannerConfig(name="cem", horizon=5, population=32, num_elites=4, precision="bfloat16")
+    res = make_planner(cfg, model, task).plan(obs, generator=torch.Generator().manual_seed(0))
+    assert res.actions.shape == (5, 1) and torch.isfinite(res.actions).all()
+    with pytest.raises(ValueError, match="precision"):
+        PlannerConfig(precision="float16")
+    with pytest.raises(ValueError, match="precision"):
+        PlannerConfig(name="ilqr", precision="bfloat16")
+    with pytest.raises(ValueError, match="precision"):
+        SequenceObjective(env, precision="half")
