@@ -8,13 +8,17 @@ propagated with TS∞:
 * HalfCheetah (``halfcheetah``): population 400, 40 elites, horizon 30, 5 iterations,
   20 particles, ensemble 7 x 4 x 200.
 
-Printed per configuration and precision (float32; bfloat16 autocast): seconds per planning step
-(best of ``--repeats`` after a warm-up), model-steps/s (particle-steps through the ensemble),
-achieved model FLOP/s (forward ``2 * sum(fan_in * fan_out)`` per particle-step, one member per
-particle under TS∞) as a fraction of ``torch.matmul``'s FLOP/s on large square matrices in the
-same precision, measured in the same run right before each row (the load of a shared machine
-varies), and the share of the planning time spent in the bare ensemble forward on the same
-batches (the rest: the model's sampling/normalisation, ModelEnv, rewards, the planner).
+Printed per configuration and precision (float32; bfloat16: the planner's
+``precision="bfloat16"``, i.e. bfloat16 autocast):
+
+* seconds per planning step (best of ``--repeats`` after a warm-up);
+* model-steps/s (particle-steps through the ensemble);
+* achieved model FLOP/s (forward ``2 * sum(fan_in * fan_out)`` per particle-step, one member
+  per particle under TS∞) as a fraction of ``torch.matmul``'s FLOP/s on large square matrices
+  in the same precision, measured in the same run right before each row (the load of a shared
+  machine varies);
+* the share of the planning time spent in the bare ensemble forward on the same batches (the
+  rest: the model's sampling/normalisation, ModelEnv, rewards, the planner).
 
 Run::
 
@@ -94,6 +98,7 @@ def run_config(
         iterations=iterations,
         num_particles=particles,
         propagation="tsinf",
+        precision="bfloat16" if precision == "bf16" else "float32",
     )
     planner = make_planner(cfg, model, task)
     env = task.make_env()
@@ -104,7 +109,7 @@ def run_config(
     info: dict[str, float] = {}
 
     def plan() -> None:
-        with torch.no_grad(), autocast(device, precision):
+        with torch.no_grad():  # bf16: the planner's own precision="bfloat16" autocast
             res = planner.plan(obs, generator=pgen)
         info.update(res.info)
 
