@@ -59,6 +59,8 @@ class PlannerConfig:
     MPPI (Williams et al., 2017):
         mppi_temperature: ``lambda`` of the weights ``exp((R - max R) / lambda)``.
         mppi_noise_std: perturbation std as a fraction of the action range.
+        mppi_normalize_returns: temperature in units of the population's return std (so it
+            does not depend on the reward scale).
     MCTS:
         mcts_simulations: tree simulations (selection-expansion-evaluation-backup) per plan.
         mcts_c_uct: exploration constant ``c`` of ``Q/N + c sqrt(ln N_parent / N)``.
@@ -101,6 +103,7 @@ class PlannerConfig:
     icem_population_decay: float = 1.25
     mppi_temperature: float = 1.0
     mppi_noise_std: float = 0.3
+    mppi_normalize_returns: bool = False
     mcts_simulations: int = 200
     mcts_c_uct: float = 1.0
     mcts_rollout_horizon: int = 20
@@ -135,8 +138,9 @@ class PlannerConfig:
                 raise TypeError(f"{f.name}: expected an int, got {v!r}")
             if f.type == "float" and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise TypeError(f"{f.name}: expected a float, got {v!r}")
-        if not isinstance(self.return_mean_elites, bool):
-            raise TypeError(f"return_mean_elites: expected a bool, got {self.return_mean_elites!r}")
+        for flag in ("return_mean_elites", "mppi_normalize_returns"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag}: expected a bool, got {getattr(self, flag)!r}")
         if self.use_learned_reward is not None and not isinstance(self.use_learned_reward, bool):
             raise TypeError(
                 f"use_learned_reward: expected a bool or None, got {self.use_learned_reward!r}"
@@ -325,4 +329,5 @@ def make_planner(
         iterations=cfg.iterations,
         temperature=cfg.mppi_temperature,
         noise_std=cfg.mppi_noise_std,
+        normalize_returns=cfg.mppi_normalize_returns,
     )

@@ -4,6 +4,12 @@ Each iteration perturbs the current mean sequence with Gaussian noise, scores th
 perturbed (and bound-clipped) sequences, and replaces the mean by their softmax-weighted average
 with weights ``w_i ∝ exp((R_i - max_j R_j) / temperature)``. The final mean is scored once more
 and returned.
+
+With ``normalize_returns=True`` the temperature is in units of the population's return std,
+``w_i ∝ exp((R_i - max_j R_j) / (temperature * std_j R_j))``. The weighting is then the same
+whatever the reward scale, and so is the trust in small return differences: with a fixed
+temperature, a young model whose predicted returns differ by much less than ``temperature``
+gives near-uniform weights, whose average of zero-mean perturbations is a timid plan.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class MPPIPlanner(SamplingPlanner):
         iterations: weighted-mean updates per :meth:`plan` call.
         temperature: ``lambda`` (> 0, in return units): small values approach arg-max.
         noise_std: perturbation std as a fraction of the action range ``high - low``.
+        normalize_returns: divide the temperature-scaled return gaps by the population's
+            return std (finite scores only), making ``temperature`` unitless.
     """
 
     def __init__(
@@ -48,6 +56,7 @@ class MPPIPlanner(SamplingPlanner):
         iterations: int = 1,
         temperature: float = 1.0,
         noise_std: float = 0.3,
+        normalize_returns: bool = False,
     ) -> None:
         super().__init__(objective, horizon, action_low, action_high)
         check_positive_int("population", population)
@@ -59,6 +68,9 @@ class MPPIPlanner(SamplingPlanner):
         self.iterations = iterations
         self.temperature = float(temperature)
         self.noise_std = float(noise_std)
+        if not isinstance(normalize_returns, bool):
+            raise TypeError(f"normalize_returns: expected a bool, got {normalize_returns!r}")
+        self.normalize_returns = normalize_returns
 
     def plan(
         self,
@@ -81,7 +93,11 @@ class MPPIPlanner(SamplingPlanner):
             if not finite.any():
                 continue
             top = scores[finite].max()
-            logits = torch.where(finite, (scores - top) / self.temperature, float("-inf"))
+            scale = self.temperature
+            if self.normalize_returns and int(finite.sum()) > 1:
+                # all-equal scores: std 0, gaps 0, uniform weights
+                scale = scale * scores[finite].std().clamp_min(torch.finfo(scores.dtype).tiny)
+            logits = torch.where(finite, (scores - top) / scale, float("-inf"))
             weights = torch.softmax(logits, dim=0)
             mean = torch.einsum("p,pha->ha", weights, samples)
         value, used = self.evaluate(obs, mean.unsqueeze(0), generator)
