@@ -18,7 +18,8 @@ Printed per configuration and precision (float32; bfloat16: the planner's
   in the same precision, measured in the same run right before each row (the load of a shared
   machine varies);
 * the share of the planning time spent in the bare ensemble forward on the same batches (the
-  rest: the model's sampling/normalisation, ModelEnv, rewards, the planner).
+  rest: the model's sampling/normalisation, ModelEnv, rewards, the planner);
+* minor page faults during one more planning step (fresh memory the allocator had to map).
 
 Run::
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
+import resource
 
 import torch
 from _timing import best_time, matmul_flops
@@ -114,6 +116,9 @@ def run_config(
         info.update(res.info)
 
     t_plan = best_time(plan, repeats, warmup=warmup, device=device)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    plan()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     steps = info["model_steps"]
     fwd = model.ensemble.flops_per_sample()
 
@@ -135,6 +140,7 @@ def run_config(
         "steps_per_s": steps / t_plan,
         "flops_per_s": steps * fwd / t_plan,
         "forward_share": t_fwd / t_plan,
+        "faults": faults,
     }
 
 
@@ -165,7 +171,8 @@ def main() -> None:
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     header = (
         f"{'config':<12} {'prec':<5} {'plan s/step':>11} {'model-steps':>12} "
-        f"{'steps/s':>10} {'GFLOP/s':>9} {'peak GF/s':>9} {'% peak':>7} {'fwd share':>9}"
+        f"{'steps/s':>10} {'GFLOP/s':>9} {'peak GF/s':>9} {'% peak':>7} {'fwd share':>9} "
+        f"{'faults':>7}"
     )
     print(header)
     print("-" * len(header), flush=True)
@@ -190,7 +197,8 @@ def main() -> None:
             print(
                 f"{name:<12} {prec:<5} {r['plan_s']:>11.3f} {r['model_steps']:>12.0f} "
                 f"{r['steps_per_s']:>10.3g} {r['flops_per_s'] / 1e9:>9.1f} {peak / 1e9:>9.1f} "
-                f"{100 * r['flops_per_s'] / peak:>6.1f}% {100 * r['forward_share']:>8.0f}%",
+                f"{100 * r['flops_per_s'] / peak:>6.1f}% {100 * r['forward_share']:>8.0f}% "
+                f"{r['faults']:>7.0f}",
                 flush=True,
             )
 

@@ -110,7 +110,9 @@ class GaussianEnsemble(nn.Module):
         inplace_ok = "inplace" in inspect.signature(act_cls.__init__).parameters
         self._act_is_inplace = inplace_ok
         self._act_inplace = act_cls(inplace=True) if inplace_ok else act_cls()
-        self._block_buffers: dict[tuple[int, int, torch.dtype], tuple[Tensor, Tensor, Tensor]] = {}
+        self._block_buffers: dict[
+            tuple[int, int, int, torch.dtype], tuple[Tensor, Tensor, Tensor]
+        ] = {}
         sizes = [in_dim] + [hidden] * num_layers + [2 * out_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -122,7 +124,7 @@ class GaussianEnsemble(nn.Module):
             self.biases.append(nn.Parameter(torch.zeros(num_members, 1, fan_out)))
         self.max_logvar = nn.Parameter(torch.full((num_members, 1, out_dim), init_max_logvar))
         self.min_logvar = nn.Parameter(torch.full((num_members, 1, out_dim), init_min_logvar))
-        self.inference_chunk_rows: int | None = 512
+        self.inference_chunk_rows: int | None = 2048
         """On CPU without autograd, rows per member are processed in blocks of this size through
         reused buffers (``None``: the plain path, all rows at once)."""
 
@@ -196,60 +198,72 @@ class GaussianEnsemble(nn.Module):
         max_lv: Tensor,
         min_lv: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        """CPU inference: blocks of rows through all layers in two reused buffers.
+        """CPU inference: equal blocks of rows through all layers in reused buffers.
 
         Fresh multi-megabyte tensors per layer cost page faults that can exceed the matmul
-        time; reusing cache-sized buffers and in-place activations avoids them. Under CPU
-        autocast the layers run in the autocast dtype (as autocast would run them); the outputs
-        are returned in the parameters' dtype.
+        time; reusing buffers and in-place activations avoids them. Each buffer row holds the
+        activations, a constant 1 and padding to a 64-byte multiple, and each layer's bias is
+        appended to its weight as a last row, so a layer is one aligned ``bmm``
+        (``[h, 1] @ [[W], [b]]``) with no broadcast copy of the bias.
+        Under CPU autocast the layers run in the autocast dtype (as autocast would run them);
+        the outputs are returned in the parameters' dtype.
         The buffers belong to the module: do not query one module from several threads at once.
         """
         dtype = x.dtype
         if torch.is_autocast_enabled("cpu") and x.dtype == torch.float32:
             dtype = torch.get_autocast_dtype("cpu")
         with torch.autocast("cpu", enabled=False):
-            ws = [w.to(dtype) for w in weights]
-            bs = [b.to(dtype) for b in biases]
-            x = x.to(dtype)
-            m, n = x.shape[0], x.shape[1]
-            block = int(self.inference_chunk_rows or n)
-            c = min(block, n)
-            a_buf, b_buf, o_buf = self._get_block_buffers(m, block, dtype)
+            # (M, fan_in + 1, fan_out): the weight's rows, then the bias row
+            pairs = zip(weights, biases, strict=True)
+            layers = [torch.cat([w, b], dim=1).to(dtype) for w, b in pairs]
+            m, n, d = x.shape
+            # equal blocks of at most inference_chunk_rows (no small, inefficient last block)
+            c = -(-n // -(-n // int(self.inference_chunk_rows or n)))
+            in_buf, a_buf, b_buf = self._get_block_buffers(m, c, d, dtype)
+            hid = self.hidden
             out = torch.empty(m, n, 2 * self.out_dim, dtype=dtype)
-            last = len(ws) - 1
+            last = len(layers) - 1
             for start in range(0, n, c):
                 rows = min(c, n - start)
-                h = x[:, start : start + rows]
+                in_buf[:, :rows, :d] = x[:, start : start + rows]
+                h = in_buf[:, :rows, : d + 1]
                 for i in range(last):
-                    buf = (a_buf if i % 2 == 0 else b_buf)[: m * rows * self.hidden]
-                    buf = buf.view(m, rows, self.hidden)
-                    torch.baddbmm(bs[i], h, ws[i], out=buf)
+                    buf = (a_buf if i % 2 == 0 else b_buf)[:, :rows]
+                    torch.bmm(h, layers[i], out=buf[..., :hid])
+                    # the activation runs over whole rows (contiguous; padding stays 0), then
+                    # the ones column is restored: faster than a strided activation
                     if self._act_is_inplace:
                         self._act_inplace(buf)
                     else:
                         buf.copy_(self.act(buf))
-                    h = buf
-                o = o_buf[: m * rows * 2 * self.out_dim].view(m, rows, 2 * self.out_dim)
-                torch.baddbmm(bs[last], h, ws[last], out=o)
-                out[:, start : start + rows] = o
+                    buf[..., hid] = 1.0
+                    h = buf[..., : hid + 1]
+                torch.bmm(h, layers[last], out=out[:, start : start + rows])
         # The bounds in the parameters' dtype: cheap (2 x out_dim wide) and more precise than bf16.
         out = out.to(max_lv.dtype)
         return self._bound(out, max_lv, min_lv)
 
     def _get_block_buffers(
-        self, m: int, c: int, dtype: torch.dtype
+        self, m: int, c: int, in_dim: int, dtype: torch.dtype
     ) -> tuple[Tensor, Tensor, Tensor]:
-        key = (m, c, dtype)
+        """Input ``(M, c, >= in_dim + 1)`` and two ``(M, c, >= hidden + 1)`` buffers.
+
+        Column ``in_dim`` (resp. ``hidden``) holds ones; rows are zero-padded to a multiple
+        of 64 bytes so every row starts aligned.
+        """
+        key = (m, c, in_dim, dtype)
         bufs = self._block_buffers.get(key)
         if bufs is None:
             self._block_buffers.clear()  # keep one set: the shapes of the latest query
-            size = m * c * self.hidden
+            per_line = max(1, 64 // torch.empty((), dtype=dtype).element_size())
+            made = []
             with torch.inference_mode(False):  # usable both inside and outside inference mode
-                bufs = (
-                    torch.empty(size, dtype=dtype),
-                    torch.empty(size, dtype=dtype),
-                    torch.empty(m * c * 2 * self.out_dim, dtype=dtype),
-                )
+                for width in (in_dim, self.hidden, self.hidden):
+                    stride = -(-(width + 1) // per_line) * per_line
+                    buf = torch.zeros(m, c, stride, dtype=dtype)
+                    buf[..., width] = 1.0
+                    made.append(buf)
+            bufs = (made[0], made[1], made[2])
             self._block_buffers[key] = bufs
         return bufs
 

@@ -21,7 +21,7 @@ step after termination on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -85,11 +85,16 @@ class Rollout:
 
     def returns(self, discount: float = 1.0) -> Tensor:
         """``(B,)`` discounted sum of rewards."""
-        if discount == 1.0:
-            return self.rewards.sum(-1)
-        h = self.rewards.shape[-1]
-        weights = discount ** torch.arange(h, dtype=self.rewards.dtype, device=self.rewards.device)
-        return (self.rewards * weights).sum(-1)
+        return discounted_returns(self.rewards, discount)
+
+
+def discounted_returns(rewards: Tensor, discount: float = 1.0) -> Tensor:
+    """``sum_t discount**t * rewards[..., t]`` for ``rewards (..., H)``: shape ``(...)``."""
+    if discount == 1.0:
+        return rewards.sum(-1)
+    h = rewards.shape[-1]
+    weights = discount ** torch.arange(h, dtype=rewards.dtype, device=rewards.device)
+    return (rewards * weights).sum(-1)
 
 
 class ModelEnv:
@@ -228,6 +233,47 @@ class ModelEnv:
         Give either ``actions (B, H, act_dim)`` (open loop) or ``policy(obs (B, obs_dim)) ->
         act (B, act_dim)`` together with ``horizon`` (closed loop).
         """
+        run = self._start(obs0, actions, policy, horizon)
+        obs_seq = [run.obs0]
+        act_seq, rew_seq, term_seq = [], [], []
+        for act, next_obs, reward, done in self._steps(run, actions, policy, generator):
+            obs_seq.append(next_obs)
+            act_seq.append(act)
+            rew_seq.append(reward)
+            term_seq.append(done)
+        seqs = (obs_seq, act_seq, rew_seq, term_seq)
+        return Rollout(*(run.collect(seq) for seq in seqs), member=run.member)
+
+    def rollout_returns(
+        self,
+        obs0: Tensor,
+        actions: Tensor,
+        *,
+        discount: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> RolloutReturns:
+        """Open-loop returns without keeping the trajectories (what planners score).
+
+        Same rollout (and the same random draws) as :meth:`rollout` with ``actions (B, H,
+        act_dim)``, but only the ``(B, H)`` rewards are kept, so the memory is ``O(B H)``
+        instead of ``O(B H obs_dim)``. ``returns`` equals ``rollout(...).returns(discount)``.
+        """
+        run = self._start(obs0, actions, None, None)
+        rew_seq = []
+        diverged = torch.zeros(run.rows, dtype=torch.bool, device=run.obs0.device)
+        for _, next_obs, reward, _ in self._steps(run, actions, None, generator):
+            rew_seq.append(reward)
+            diverged |= nonfinite_rows(next_obs)
+        returns = discounted_returns(run.collect(rew_seq), discount)
+        return RolloutReturns(returns, run.collect([diverged])[:, 0], run.member)
+
+    def _start(
+        self,
+        obs0: Tensor,
+        actions: Tensor | None,
+        policy: Policy | None,
+        horizon: int | None,
+    ) -> _Run:
         if obs0.ndim != 2:
             raise ValueError(f"obs0: expected shape (B, obs_dim), got {tuple(obs0.shape)}")
         if (actions is None) == (policy is None):
@@ -252,41 +298,105 @@ class ModelEnv:
             pad = perm.numel() - b
             if pad:
                 obs0 = torch.cat([obs0, obs0[:pad]], 0)
+            obs0 = obs0[perm]
+        groups = self.model.num_members if perm is not None else 1
+        return _Run(obs0, int(horizon), b, perm, groups, member)
+
+    def _steps(
+        self,
+        run: _Run,
+        actions: Tensor | None,
+        policy: Policy | None,
+        generator: torch.Generator | None,
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Yield ``(act, next_obs, reward, done)`` per step, rows in the run's internal order."""
+        rows = run.rows
+        if actions is not None and run.perm is not None:
+            pad = rows - actions.shape[0]
+            if pad:
                 actions = torch.cat([actions, actions[:pad]], 0)
-            obs0, actions = obs0[perm], actions[perm]
-        rows = obs0.shape[0]
-        obs_seq = [obs0]
-        act_seq, rew_seq, term_seq = [], [], []
-        done = torch.zeros(rows, dtype=torch.bool, device=obs0.device)
-        obs = obs0
-        for t in range(horizon):
-            act = actions[:, t] if actions is not None else policy(obs)
-            if perm is not None:
+            actions = actions[run.perm]
+        done = torch.zeros(rows, dtype=torch.bool, device=run.obs0.device)
+        obs = run.obs0
+        for t in range(run.horizon):
+            act = actions[:, t] if actions is not None else policy(obs)  # type: ignore[misc]
+            if run.perm is not None:
                 next_obs, learned = self._grouped_step(obs, act, generator)
                 reward = self._reward(obs, act, next_obs, learned)
             else:
                 next_obs, reward = self.step(obs, act, generator)
             term = self.termination_fn(obs, act, next_obs).reshape(rows).to(torch.bool)
-            reward = torch.where(done, torch.zeros_like(reward), reward)
-            next_obs = torch.where(done[:, None], obs, next_obs)
-            done = done | term
-            obs_seq.append(next_obs)
-            act_seq.append(act)
-            rew_seq.append(reward)
-            term_seq.append(done.clone())
+            # on CPU the masking is skipped while no particle has terminated (it would change
+            # nothing); on an accelerator the check would cost a synchronisation every step
+            if obs.device.type != "cpu" or bool(done.any()):
+                reward = torch.where(done, torch.zeros_like(reward), reward)
+                next_obs = torch.where(done[:, None], obs, next_obs)
+            done = done | term  # a new tensor: the one yielded is never modified
+            yield act, next_obs, reward, done
             obs = next_obs
-        seqs = (obs_seq, act_seq, rew_seq, term_seq)
-        if perm is None:
-            return Rollout(*(torch.stack(seq, 1) for seq in seqs), member=member)
-        # grouped row e * N + i is particle i * E + e: undo the grouping and make time the second
-        # dimension in one copy
-        e = self.model.num_members
-        out = []
-        for seq in seqs:
-            x = torch.stack(seq, 0)  # (T, E * N, ...)
-            x = x.view(x.shape[0], e, rows // e, *x.shape[2:]).transpose(0, 2)  # (N, E, T, ...)
-            out.append(x.reshape(rows, *x.shape[2:])[:b])
-        return Rollout(*out, member=member)
+
+
+class RolloutReturns(NamedTuple):
+    """Result of :meth:`ModelEnv.rollout_returns`.
+
+    Attributes:
+        returns: ``(B,)`` discounted sums of rewards.
+        diverged: ``(B,)`` bool, True where a predicted state (before termination) held a NaN
+            or infinite entry.
+        member: ``(B,)`` ensemble member of each particle under TS∞, else ``None``.
+    """
+
+    returns: Tensor
+    diverged: Tensor
+    member: Tensor | None
+
+
+@dataclass
+class _Run:
+    """Internal row layout of one rollout: ``rows`` rows (``B`` padded) in ``groups`` blocks.
+
+    With open-loop TS∞, grouped row ``e * N + i`` holds particle ``i * E + e`` (``perm`` maps
+    grouped rows to padded particles); otherwise rows are the particles and ``perm`` is None.
+    """
+
+    obs0: Tensor
+    horizon: int
+    batch: int
+    perm: Tensor | None
+    groups: int
+    member: Tensor | None
+
+    @property
+    def rows(self) -> int:
+        return self.obs0.shape[0]
+
+    def collect(self, seq: list[Tensor]) -> Tensor:
+        """``T`` tensors ``(rows, ...)`` in the internal order -> ``(B, T, ...)`` by particle."""
+        if self.perm is None:
+            return torch.stack(seq, 1)
+        # grouped row e * N + i is particle i * E + e: undo the grouping and make time the
+        # second dimension in one copy
+        x = torch.stack(seq, 0)  # (T, E * N, ...)
+        e = self.groups
+        x = x.view(x.shape[0], e, self.rows // e, *x.shape[2:]).transpose(0, 2)  # (N, E, T, ...)
+        return x.reshape(self.rows, *x.shape[2:])[: self.batch]
+
+
+def nonfinite_rows(x: Tensor) -> Tensor:
+    """``(B,)`` bool: which rows of ``x (B, ...)`` hold a NaN or infinite entry.
+
+    On CPU, one summing pass over ``x``: a NaN or inf makes a row's sum non-finite, so only
+    rows whose sum is non-finite (which includes finite rows whose sum overflowed) are checked
+    entry-wise. On an accelerator every entry is checked (branching would cost a synchronisation).
+    """
+    flat = x.reshape(x.shape[0], -1)
+    if x.device.type != "cpu":
+        return ~torch.isfinite(flat).all(dim=1)
+    bad = ~torch.isfinite(flat.sum(dim=1))
+    if bool(bad.any()):
+        rows = bad.nonzero().squeeze(1)
+        bad[rows] = ~torch.isfinite(flat[rows]).all(dim=1)
+    return bad
 
 
 def _tsinf_grouping(b: int, e: int, device: torch.device) -> Tensor:

@@ -120,14 +120,14 @@ class SequenceObjective:
             torch.no_grad(),
             torch.autocast(device_type=obs.device.type, dtype=torch.bfloat16, enabled=bf16),
         ):
-            rollout = self.model_env.rollout(obs0, acts, generator=generator)
+            res = self.model_env.rollout_returns(
+                obs0, acts, discount=self.discount, generator=generator
+            )
         self.model_steps += p * k * h
-        returns = rollout.returns(self.discount)
         # a particle whose predicted states diverged counts as non-finite even if the reward
         # function ignored those states
-        bad = ~torch.isfinite(rollout.obs).all(dim=2).all(dim=1)
-        returns = torch.where(bad, torch.full_like(returns, float("nan")), returns)
-        return self.reduce(returns.reshape(p, k), rollout.member)
+        returns = torch.where(res.diverged, torch.full_like(res.returns, float("nan")), res.returns)
+        return self.reduce(returns.reshape(p, k), res.member)
 
     def reduce(self, returns: Tensor, member: Tensor | None) -> Tensor:
         """Reduce particle returns ``(P, K)`` (members ``(P*K,)`` or None) to ``(P,)`` scores."""

@@ -63,8 +63,8 @@ def test_tsinf_particle_keeps_its_member():
     model = nearly_deterministic(make_model())
     env = ModelEnv(model, reward_fn=reward_fn, propagation="tsinf")
     b, h, e = 10, 5, 4
-    obs0 = torch.randn(b, 2)
-    actions = torch.randn(b, h, 1)
+    obs0 = torch.randn(b, 2, generator=torch.Generator().manual_seed(11))
+    actions = torch.randn(b, h, 1, generator=torch.Generator().manual_seed(12))
     with torch.no_grad():
         roll = env.rollout(obs0, actions, generator=torch.Generator().manual_seed(0))
         assert torch.equal(roll.member, torch.arange(b) % e)
@@ -158,3 +158,47 @@ def test_open_loop_tsinf_equals_stepwise_regrouping(learn_reward, b):
             obs = nxt
     assert torch.equal(roll.member, torch.arange(b) % 4)
     assert torch.equal(roll.actions, actions)
+
+
+@pytest.mark.parametrize("propagation", PROPAGATIONS)
+@pytest.mark.parametrize("b", [10, 3])
+@pytest.mark.parametrize("discount", [1.0, 0.9])
+def test_rollout_returns_equal_full_rollout(propagation, b, discount):
+    """The trajectory-free scoring path gives the same returns (same draws) as rollout()."""
+    env = ModelEnv(
+        make_model(),
+        reward_fn=reward_fn,
+        termination_fn=lambda o, a, n: a[..., 0] > 1.0,
+        propagation=propagation,
+    )
+    obs0 = torch.randn(b, 2, generator=torch.Generator().manual_seed(8))
+    actions = 2 * torch.randn(b, 6, 1, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        roll = env.rollout(obs0, actions, generator=torch.Generator().manual_seed(10))
+        res = env.rollout_returns(
+            obs0, actions, discount=discount, generator=torch.Generator().manual_seed(10)
+        )
+    assert roll.terminated.any()  # the masking path is exercised
+    torch.testing.assert_close(res.returns, roll.returns(discount), rtol=0, atol=0)
+    assert not res.diverged.any()
+    assert (res.member is None) == (roll.member is None)
+    if res.member is not None:
+        assert torch.equal(res.member, roll.member)
+
+
+def test_rollout_returns_flags_diverged_states_until_termination():
+    def model(obs, act):  # action 1 diverges at once, action 2 terminates first, then NaN
+        nxt = obs + 1.0
+        nxt = torch.where(act == 1.0, torch.full_like(nxt, float("nan")), nxt)
+        return torch.where((act == 2.0) & (obs[..., :1] > 0), obs * float("inf"), nxt)
+
+    env = ModelEnv(
+        model,
+        reward_fn=lambda o, a, n: torch.zeros_like(a[..., 0]),
+        termination_fn=lambda o, a, n: (a[..., 0] == 2.0) & (n[..., 0] > 0.5),
+    )
+    actions = torch.tensor([0.0, 1.0, 2.0]).view(3, 1, 1).expand(3, 4, 1)
+    res = env.rollout_returns(torch.zeros(3, 2), actions)
+    assert res.diverged.tolist() == [False, True, False]
+    roll = env.rollout(torch.zeros(3, 2), actions)
+    assert torch.equal(~torch.isfinite(roll.obs).all(dim=2).all(dim=1), res.diverged)

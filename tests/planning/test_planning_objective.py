@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mbrl.models.model_env import ModelEnv, Prediction
+from mbrl.models.model_env import ModelEnv, Prediction, nonfinite_rows
 from mbrl.planning import CEMPlanner, SequenceObjective
 
 
@@ -106,6 +106,20 @@ def test_nonfinite_particles_score_minus_inf():
     scores = obj(torch.zeros(1), acts)
     assert scores[1] == -math.inf  # state diverged even though the reward ignores it
     torch.testing.assert_close(scores[[0, 2]], torch.tensor([0.1, 0.3]))
+
+
+def test_nonfinite_rows_matches_entrywise_check():
+    big = torch.finfo(torch.float32).max
+    x = torch.randn(6, 4, 3, generator=torch.Generator().manual_seed(0))
+    x[1, 2, 0] = math.nan
+    x[2, 0, 1] = -math.inf
+    x[3] = big  # finite entries whose sum overflows: not a bad row
+    x[4, 3, 2] = math.inf
+    x[4, 0, 0] = -math.inf  # inf - inf: NaN sum
+    expected = ~torch.isfinite(x).all(dim=2).all(dim=1)
+    assert expected.tolist() == [False, True, True, False, True, False]
+    assert torch.equal(nonfinite_rows(x), expected)
+    assert not nonfinite_rows(torch.zeros(3, 2)).any()
 
 
 def test_discount():
