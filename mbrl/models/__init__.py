@@ -15,6 +15,7 @@ from mbrl.models.model_env import (
     Prediction,
     Propagation,
     Rollout,
+    RolloutReturns,
 )
 from mbrl.models.normalizer import Normalizer
 from mbrl.models.trainer import ModelTrainer, TrainResult
@@ -31,5 +32,6 @@ __all__ = [
     "Prediction",
     "Propagation",
     "Rollout",
+    "RolloutReturns",
     "TrainResult",
 ]

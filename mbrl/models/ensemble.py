@@ -125,8 +125,8 @@ class GaussianEnsemble(nn.Module):
         self.max_logvar = nn.Parameter(torch.full((num_members, 1, out_dim), init_max_logvar))
         self.min_logvar = nn.Parameter(torch.full((num_members, 1, out_dim), init_min_logvar))
         self.inference_chunk_rows: int | None = 2048
-        """On CPU without autograd, rows per member are processed in blocks of this size through
-        reused buffers (``None``: the plain path, all rows at once)."""
+        """On CPU without autograd, rows per member are processed in equal blocks of at most this
+        many rows through reused buffers (``None``: the plain path, all rows at once)."""
 
     # ------------------------------------------------------------------ forward
     def layer_sizes(self) -> list[tuple[int, int]]:
