@@ -40,7 +40,7 @@ from _timing import best_time, matmul_flops
 
 from envs import get_task
 from mbrl.models import DynamicsModel
-from mbrl.planning import PlannerConfig, make_planner
+from mbrl.planning import CEMConfig, make_planner
 
 CONFIGS = {
     "cartpole": dict(
@@ -92,8 +92,7 @@ def run_config(
         generator=gen,
     ).to(device)
     model.eval()
-    cfg = PlannerConfig(
-        name="cem",
+    cfg = CEMConfig(
         horizon=spec["horizon"],
         population=spec["population"],
         num_elites=spec["num_elites"],

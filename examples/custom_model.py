@@ -22,8 +22,8 @@ from torch import nn
 import envs
 from envs.task import Task
 from mbrl.agents import MPCAgent
-from mbrl.algorithms.pets import collect_episode
-from mbrl.planning import PlannerConfig, make_planner
+from mbrl.data import collect_episode
+from mbrl.planning import CEMConfig, make_planner
 from mbrl.util.seeding import seed_everything
 
 
@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     fit_time = time.perf_counter() - t0
     print(f"custom model: train MSE {mse:.2e}, test MSE {test_mse:.2e} ({fit_time:.1f} s)")
 
-    cfg = PlannerConfig(
-        name="cem",
+    cfg = CEMConfig(
         horizon=args.horizon,
         population=200,
         num_elites=20,

@@ -20,14 +20,15 @@ import torch
 
 import envs
 from mbrl.agents import MPCAgent
-from mbrl.algorithms.pets import collect_episode, load_pets_config, run_pets
-from mbrl.planning import PlannerConfig, make_planner
+from mbrl.algorithms.pets import load_pets_config, run_pets
+from mbrl.data import collect_episode
+from mbrl.planning import ILQRConfig, make_planner
 
 
 def true_dynamics_return(task_name: str, horizon: int, iters: int, steps: int, seed: int) -> float:
     """Return of one iLQR-MPC episode planning through the task's exact dynamics."""
     task = envs.get_task(task_name)
-    cfg = PlannerConfig(name="ilqr", horizon=horizon, ilqr_iterations=iters)
+    cfg = ILQRConfig(horizon=horizon, max_iter=iters)
     agent = MPCAgent(make_planner(cfg, task.dynamics_fn, task), task=task, dtype=torch.float64)
     total, _ = collect_episode(task.make_env(), agent.act, max_steps=steps, reset_seed=seed)
     return total
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             f"trial_length={args.steps}",
             "planner.name=ilqr",
             f"planner.horizon={args.horizon}",
-            f"planner.ilqr_iterations={args.iterations}",
+            f"planner.max_iter={args.iterations}",
             f"run_root={args.run_root}",
         ],
     )

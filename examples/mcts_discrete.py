@@ -23,8 +23,9 @@ import torch
 
 import envs
 from mbrl.agents import MPCAgent
-from mbrl.algorithms.pets import collect_episode, load_pets_config, run_pets
-from mbrl.planning import PlannerConfig, make_planner
+from mbrl.algorithms.pets import load_pets_config, run_pets
+from mbrl.data import collect_episode
+from mbrl.planning import MCTSConfig, make_planner
 
 TASK = "cartpole-discrete"
 
@@ -32,11 +33,10 @@ TASK = "cartpole-discrete"
 def true_model_episode(args: argparse.Namespace) -> None:
     """One MCTS-MPC episode planning through the exact dynamics."""
     task = envs.get_task(TASK)
-    cfg = PlannerConfig(
-        name="mcts",
+    cfg = MCTSConfig(
         horizon=args.horizon,
-        mcts_simulations=args.simulations,
-        mcts_rollout_horizon=args.rollout_horizon,
+        simulations=args.simulations,
+        rollout_horizon=args.rollout_horizon,
     )
     planner = make_planner(cfg, task.dynamics_fn, task)
     agent = MPCAgent(
@@ -69,8 +69,8 @@ def learned_model_pets(args: argparse.Namespace) -> None:
             "model.batch_size=64",
             "planner.name=mcts",
             f"planner.horizon={args.horizon}",
-            f"planner.mcts_simulations={args.simulations}",
-            f"planner.mcts_rollout_horizon={args.rollout_horizon}",
+            f"planner.simulations={args.simulations}",
+            f"planner.rollout_horizon={args.rollout_horizon}",
             f"run_root={args.run_root}",
         ],
     )

@@ -1,21 +1,15 @@
 """The ``mbrl`` command line: ``mbrl <command> [options]`` (also ``python -m mbrl``).
 
-Commands are registered with :func:`register_command`. An algorithm module adds its own
-command by calling it at import time, e.g. in ``mbrl/algorithms/pets.py``::
+Algorithms are listed once, in :data:`ALGORITHMS`, and imported only when their command runs;
+no algorithm imports this module. Each algorithm command takes the same options::
 
-    def _add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--preset", default="pets_cartpole")
-        parser.add_argument("overrides", nargs="*", help="config overrides key=value")
+    mbrl pets --task cartpole-swingup planner=icem seed=3     # preset pets_<task>, overrides
+    mbrl pets --preset path/to/my.yaml --run-root /data/runs
+    mbrl resume runs/pets-cartpole-swingup-20261202-101500  # continue a stopped run
+    mbrl demo                                               # = mbrl pets --preset demo
 
-    def _run(args: argparse.Namespace) -> int:
-        ...
-        return 0
-
-    register_command("pets", "train PETS", _add_arguments, _run)
-
-and making sure the module is imported by one of :data:`COMMAND_MODULES` (``mbrl.algorithms``
-imports its submodules). A command registered with ``passthrough=True`` receives the raw
-argument list after its name instead of a parsed namespace (it parses its own options).
+A bad setting, task, device or run folder ends with one line ``mbrl <command>: ...`` and exit
+code 2, before any run directory is made.
 """
 
 from __future__ import annotations
@@ -25,100 +19,123 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mbrl
+from mbrl.util.config import ConfigError, load_config, task_preset
+from mbrl.util.lifecycle import SetupError, read_run_info
 
-__all__ = ["COMMAND_MODULES", "Command", "build_parser", "main", "register_command"]
-
-COMMAND_MODULES: tuple[str, ...] = ("mbrl.algorithms",)
-"""Modules imported before the parser is built, so that their commands get registered."""
+__all__ = ["ALGORITHMS", "Algorithm", "build_parser", "main"]
 
 
 @dataclass(frozen=True)
-class Command:
-    """A sub-command: ``run(args) -> exit code`` (``None`` means 0).
+class Algorithm:
+    """An algorithm command: ``module.<runner>(config, resume=None)`` with ``module.<config>``.
 
-    ``add_arguments(parser)`` declares its options; for a ``passthrough`` command ``run``
-    receives the list of remaining argument strings instead of a namespace.
+    The runner's result must have a ``summary() -> str`` method (printed at the end).
     """
 
-    name: str
+    module: str
+    config: str
+    runner: str
     help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None
-    run: Callable[[Any], int | None]
-    passthrough: bool = False
+
+    def load(self) -> tuple[type, Callable[..., Any]]:
+        """Import the module; return ``(config class, runner)``."""
+        mod = importlib.import_module(self.module)
+        return getattr(mod, self.config), getattr(mod, self.runner)
 
 
-_COMMANDS: dict[str, Command] = {}
+ALGORITHMS: dict[str, Algorithm] = {
+    "pets": Algorithm(
+        "mbrl.algorithms.pets",
+        "PETSConfig",
+        "run_pets",
+        "PETS: probabilistic ensemble + MPC planner (CEM, iCEM, MPPI, MCTS, iLQR)",
+    ),
+}
 
-
-def register_command(
-    name: str,
-    help: str,
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None,
-    run: Callable[[Any], int | None],
-    *,
-    passthrough: bool = False,
-) -> None:
-    """Register sub-command ``name`` (shown in ``mbrl --help`` with ``help``).
-
-    Raises ``ValueError`` if ``name`` is already registered.
-    """
-    if not isinstance(name, str) or not name or name.startswith("-") or " " in name:
-        raise ValueError(f"name: expected a command name like 'pets', got {name!r}")
-    if name in _COMMANDS:
-        raise ValueError(f"command {name!r} is already registered")
-    _COMMANDS[name] = Command(name, help, add_arguments, run, passthrough)
-
-
-def _load_command_modules() -> None:
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)
+DEMO_PRESET = "demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-parser per registered command."""
-    _load_command_modules()
-    parser = argparse.ArgumentParser(
-        prog="mbrl",
-        description="Model-based RL and optimal control toolkit.",
-    )
+    """The top-level parser: one sub-command per algorithm, plus resume, demo and tasks."""
+    parser = argparse.ArgumentParser(prog="mbrl", description="Model-based RL and control.")
     parser.add_argument("--version", action="version", version=f"mbrl {mbrl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
-    for cmd in sorted(_COMMANDS.values(), key=lambda c: c.name):
-        if cmd.passthrough:
-            p = sub.add_parser(cmd.name, help=cmd.help, add_help=False)
-            p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
-        else:
-            p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-            if cmd.add_arguments is not None:
-                cmd.add_arguments(p)
+    for name, algo in ALGORITHMS.items():
+        p = sub.add_parser(name, help=algo.help, description=algo.help)
+        p.add_argument("--task", default=None, help="task name (mbrl tasks); picks its preset")
+        p.add_argument(
+            "--preset", default=None, help=f"YAML preset name or path; default: {name}_<task>"
+        )
+        _add_common(p)
+        p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue this run")
+    p = sub.add_parser("resume", help="continue a stopped run from its latest checkpoint")
+    p.add_argument("run_dir", help="the run directory")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. num_trials=20")
+    p = sub.add_parser("demo", help="the main demo: PETS with CEM on MuJoCo Reacher-v5")
+    p.add_argument("--preset", default=DEMO_PRESET, help="YAML preset (default: demo)")
+    _add_common(p)
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.add_argument("--describe", action="store_true", help="add each task's description")
     return parser
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-root", default=None, help="folder the run directory goes in")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. seed=3"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code. Bad usage exits via argparse (code 2)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    # Passthrough commands get their raw arguments (argparse would reject unknown options).
-    if argv and argv[0] in _COMMANDS and _COMMANDS[argv[0]].passthrough:
-        return _exit_code(argv[0], _COMMANDS[argv[0]].run(argv[1:]))
-    args = parser.parse_args(argv)
-    return _exit_code(args.command, _COMMANDS[args.command].run(args))
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "tasks":
+        return _tasks(args.describe)
+    try:
+        if args.command == "resume":
+            info = read_run_info(args.run_dir)
+            name, preset, resume = (
+                info["algorithm"],
+                Path(args.run_dir) / "config.yaml",
+                args.run_dir,
+            )
+            overrides = list(args.overrides)
+        else:
+            name = "pets" if args.command == "demo" else args.command
+            resume = getattr(args, "resume", None)
+            preset = _preset(name, args)
+            overrides = _overrides(args)
+        if name not in ALGORITHMS:
+            raise SetupError(f"run_dir: unknown algorithm {name!r} in run.yaml")
+        config_cls, runner = ALGORITHMS[name].load()
+        cfg = load_config(config_cls, preset, overrides)
+        result = runner(cfg, resume=resume)
+    except (ConfigError, SetupError, FileNotFoundError) as exc:
+        print(f"mbrl {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
 
 
-def _exit_code(name: str, rc: Any) -> int:
-    if rc is None:
-        return 0
-    if isinstance(rc, int):
-        return int(rc)
-    raise TypeError(f"command {name!r} returned {rc!r}; expected an int exit code or None")
+def _preset(algorithm: str, args: argparse.Namespace) -> str | Path | None:
+    if args.command == "demo" or args.preset is not None:
+        return args.preset
+    if args.resume is not None:
+        return Path(args.resume) / "config.yaml"
+    return task_preset(algorithm, args.task) if args.task is not None else None
 
 
-# ------------------------------------------------------------------------------------------
-# Built-in commands
-# ------------------------------------------------------------------------------------------
+def _overrides(args: argparse.Namespace) -> list[str]:
+    extra = []
+    if getattr(args, "task", None) is not None:
+        extra.append(f"task={args.task}")
+    if args.run_root is not None:
+        extra.append(f"run_root={args.run_root}")
+    return [*extra, *args.overrides]
 
 
 def _task_kind(task: Any) -> str:
@@ -128,17 +145,11 @@ def _task_kind(task: Any) -> str:
     return "MuJoCo" if "mujoco" in module.lower() else "simulator"
 
 
-def _tasks_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--describe", action="store_true", help="add each task's one-line description"
-    )
-
-
-def _tasks_run(args: argparse.Namespace) -> int:
+def _tasks(describe: bool) -> int:
     import envs
 
     header = ["name", "obs_dim", "act_dim", "episode_len", "kind", "actions"]
-    if args.describe:
+    if describe:
         header.append("description")
     rows: list[list[str]] = []
     failures = 0
@@ -150,16 +161,8 @@ def _tasks_run(args: argparse.Namespace) -> int:
             rows.append([name, "-", "-", "-", "error", f"{type(exc).__name__}: {exc}"])
             continue
         actions = f"discrete({task.num_actions})" if task.is_discrete else "continuous"
-        row = [
-            name,
-            str(task.obs_dim),
-            str(task.act_dim),
-            str(task.max_episode_steps),
-            _task_kind(task),
-            actions,
-        ]
-        if args.describe:
-            row.append(task.description)
+        row = [name, str(task.obs_dim), str(task.act_dim), str(task.max_episode_steps)]
+        row += [_task_kind(task), actions] + ([task.description] if describe else [])
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
@@ -169,19 +172,3 @@ def _tasks_run(args: argparse.Namespace) -> int:
     if not rows:
         print("(no tasks registered)")
     return 1 if failures else 0
-
-
-def _demo_run(argv: list[str]) -> int | None:
-    from mbrl.demo import run_demo
-
-    return run_demo(argv)
-
-
-register_command("tasks", "list the registered tasks", _tasks_add_arguments, _tasks_run)
-register_command(
-    "demo",
-    "run the end-to-end demo (mbrl demo --help for its options)",
-    None,
-    _demo_run,
-    passthrough=True,
-)

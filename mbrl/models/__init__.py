@@ -6,6 +6,14 @@
 >>> rollout = ModelEnv(model, task, propagation="tsinf").rollout(obs0, actions)
 """
 
+from mbrl.models.config import (
+    ModelConfig,
+    build_model,
+    build_trainer,
+    load_training_state,
+    train_on_buffer,
+    training_state,
+)
 from mbrl.models.dynamics_model import DynamicsModel
 from mbrl.models.ensemble import ACTIVATIONS, GaussianEnsemble
 from mbrl.models.model_env import (
@@ -26,6 +34,7 @@ __all__ = [
     "DynamicsModel",
     "EnsembleModel",
     "GaussianEnsemble",
+    "ModelConfig",
     "ModelEnv",
     "ModelTrainer",
     "Normalizer",
@@ -34,4 +43,9 @@ __all__ = [
     "Rollout",
     "RolloutReturns",
     "TrainResult",
+    "build_model",
+    "build_trainer",
+    "load_training_state",
+    "train_on_buffer",
+    "training_state",
 ]

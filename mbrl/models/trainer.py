@@ -76,6 +76,25 @@ class TrainResult:
     num_train: int = 0
     num_holdout: int = 0
 
+    def last_metrics(self) -> dict[str, float]:
+        """The last epoch's losses, the elites' holdout MSE and the epoch count (``nan`` for
+        what was not measured), for a run's log."""
+
+        def last(values: list[float]) -> float:
+            return values[-1] if values else math.nan
+
+        elite_mse = math.nan
+        if self.best_holdout_mse is not None and self.elite_indices:
+            elite_mse = float(self.best_holdout_mse[self.elite_indices].mean())
+        return {
+            "train_mse": last(self.train_mse),
+            "train_nll": last(self.train_nll),
+            "holdout_mse": last(self.holdout_mse),
+            "holdout_nll": last(self.holdout_nll),
+            "elite_holdout_mse": elite_mse,
+            "epochs": float(self.epochs),
+        }
+
 
 class ModelTrainer:
     """Fits a :class:`DynamicsModel` on transitions (see module docs for the procedure).
@@ -108,8 +127,8 @@ class ModelTrainer:
         lr: float = 1e-3,
         weight_decay: float | Sequence[float] = 5e-5,
         batch_size: int = 256,
-        holdout_ratio: float = 0.2,
-        max_epochs: int | None = None,
+        holdout_ratio: float = 0.1,
+        max_epochs: int | None = 50,
         patience: int = 5,
         num_elites: int | None = None,
         logger: MetricLogger | None = None,
@@ -353,6 +372,28 @@ class ModelTrainer:
         result.elite_indices = elites.tolist()
         self._log({"model/elite_holdout_mse": float(best_mse[elites.to(best_mse.device)].mean())})
         return result
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """What continues training exactly: the optimizer, the generator, the epoch count.
+
+        Plain tensors, dicts and numbers (loadable with ``weights_only=True``). The model's own
+        weights are not included (``model.state_dict()``).
+        """
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "total_epochs": self.total_epochs,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the model must already hold its weights)."""
+        missing = {"optimizer", "generator", "total_epochs"} - set(state)
+        if missing:
+            raise ValueError(f"state: missing keys {sorted(missing)} of a ModelTrainer state")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.total_epochs = int(state["total_epochs"])
 
     def _log(self, metrics: dict[str, float]) -> None:
         if self.logger is None:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from envs.task import Task
 from mbrl.planning.base import (
     BestTracker,
     PlanResult,
@@ -26,7 +28,9 @@ from mbrl.planning.base import (
     check_range_fraction,
     truncated_normal,
 )
+from mbrl.planning.config import SamplingPlannerConfig
 from mbrl.planning.objective import SequenceObjective
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -159,3 +163,46 @@ class CEMPlanner(SamplingPlanner):
         if self.return_mean_elites:
             return mean_result(self, obs, mean, best, generator, info)
         return best.result(info)
+
+
+@dataclass
+class CEMConfig(SamplingPlannerConfig):
+    """:class:`CEMPlanner` settings (defaults from its signature); shared ones in
+    :class:`~mbrl.planning.config.SamplingPlannerConfig`.
+
+    Attributes:
+        population: sequences sampled per iteration.
+        num_elites: elites refitted per iteration.
+        iterations: optimisation iterations per plan.
+        alpha: smoothing, weight of the previous mean/std.
+        init_std: initial sampling std as a fraction of the action range.
+        return_mean_elites: return the final refitted elite mean instead of the best sample.
+    """
+
+    name: str = "cem"
+    population: int = default_of(CEMPlanner, "population")
+    num_elites: int = default_of(CEMPlanner, "num_elites")
+    iterations: int = default_of(CEMPlanner, "iterations")
+    alpha: float = default_of(CEMPlanner, "alpha")
+    init_std: float = default_of(CEMPlanner, "init_std")
+    return_mean_elites: bool = default_of(CEMPlanner, "return_mean_elites")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_cem_settings(
+            self.population, self.num_elites, self.iterations, self.alpha, self.init_std
+        )
+
+    def create_sampler(self, objective: SequenceObjective, task: Task) -> CEMPlanner:
+        return CEMPlanner(
+            objective,
+            self.horizon,
+            task.action_low,
+            task.action_high,
+            population=self.population,
+            num_elites=self.num_elites,
+            iterations=self.iterations,
+            alpha=self.alpha,
+            init_std=self.init_std,
+            return_mean_elites=self.return_mean_elites,
+        )

@@ -1,12 +1,24 @@
-"""Planner configuration (:class:`PlannerConfig`) and the factory :func:`make_planner`.
+"""Planner configs and the factory :func:`make_planner`.
 
-Example::
+Each planner has its own config, defined beside the planner (``CEMConfig`` in
+:mod:`mbrl.planning.cem`, ``MPPIConfig`` in :mod:`mbrl.planning.mppi`, ...). They share:
+
+* :class:`PlannerConfig` (every planner): ``name``, ``horizon``, ``use_learned_reward``,
+  ``obs_cost_weights``;
+* :class:`SamplingPlannerConfig` (random shooting, CEM, iCEM, MPPI): the particle rollouts and how
+  they are scored (``num_particles``, ``propagation``, ``objective``, ``risk_beta``,
+  ``discount``, ``precision``).
+
+A config accepts only the keys its planner reads, and takes every default from the signature of
+the class it builds (:func:`mbrl.util.config.default_of`), so the config and the class cannot
+disagree. Example::
 
     from envs import get_task
-    from mbrl.planning import PlannerConfig, make_planner
+    from mbrl.planning import CEMConfig, make_planner, planner_config
 
     task = get_task("pendulum-swingup")
-    planner = make_planner(PlannerConfig(name="cem", horizon=20), task.dynamics_fn, task)
+    planner = make_planner(CEMConfig(horizon=20), task.dynamics_fn, task)
+    planner = make_planner(planner_config("icem", horizon=20, noise_beta=2.5), ...)
     result = planner.plan(obs)          # result.actions: (20, act_dim)
 """
 
@@ -24,55 +36,30 @@ from envs.task import Task
 from mbrl.models.model_env import PROPAGATIONS, EnsembleModel, ModelEnv
 from mbrl.planning.base import Planner
 from mbrl.planning.objective import OBJECTIVES, PRECISIONS, SequenceObjective
+from mbrl.util.config import ConfigError, config_from_dict, default_of
 
 Tensor = torch.Tensor
+Model = Callable[[Tensor, Tensor], Tensor] | EnsembleModel
 PLANNERS: tuple[str, ...] = ("random", "cem", "icem", "mppi", "mcts", "ilqr")
+
+__all__ = [
+    "PLANNERS",
+    "PlannerConfig",
+    "SamplingPlannerConfig",
+    "make_planner",
+    "planner_config",
+    "shaped_task",
+]
 
 
 @dataclass
 class PlannerConfig:
-    """Flat planner settings; every planner reads the fields it needs and ignores the rest.
+    """Settings every planner reads. Use a planner's own config (``CEMConfig``, ...), or
+    :func:`planner_config` by name.
 
-    Shared:
-        name: ``"random"``, ``"cem"``, ``"icem"``, ``"mppi"``, ``"mcts"`` or ``"ilqr"``.
+    Attributes:
+        name: the planner (fixed by the config class: ``"cem"`` for ``CEMConfig``, ...).
         horizon: planned steps ``H``.
-        population: sequences sampled per iteration (random/CEM/iCEM-initial/MPPI).
-        num_elites: elites refitted by CEM/iCEM.
-        iterations: optimisation iterations per plan (CEM/iCEM/MPPI; random uses 1).
-        alpha: CEM/iCEM smoothing, weight of the previous mean/std.
-        init_std: initial sampling std as a fraction of the action range (CEM/iCEM).
-        return_mean_elites: CEM/iCEM return the final refitted elite mean instead of the best
-            sampled sequence (default ``False``: best sample).
-        num_particles: model particles per sequence ``K``.
-        propagation: ensemble propagation ``"tsinf"``, ``"ts1"``, ``"expectation"`` or
-            ``"random_model"`` (MCTS and iLQR always use the deterministic mean model).
-        objective: ``"mean"``, ``"mean_minus_std"`` or ``"worst_member"``.
-        risk_beta: ``beta`` in ``mean - beta * std`` over ensemble members.
-        discount: per-step discount of predicted returns.
-        precision: ``"float32"`` (default) or ``"bfloat16"``: the sampling planners' model
-            rollouts run under bfloat16 autocast (matrix products in bfloat16). Not used by
-            MCTS and iLQR.
-    iCEM (Pinneri et al., 2020):
-        icem_noise_beta: colored-noise exponent (0 white, 2 Brownian-like, larger smoother).
-        icem_keep_elites_fraction: fraction of elites carried into the next iteration.
-        icem_population_decay: population shrinks by this factor per iteration (>= 1).
-    MPPI (Williams et al., 2017):
-        mppi_temperature: ``lambda`` of the weights ``exp((R - max R) / lambda)``.
-        mppi_noise_std: perturbation std as a fraction of the action range.
-        mppi_normalize_returns: temperature in units of the population's return std (so it
-            does not depend on the reward scale).
-    MCTS:
-        mcts_simulations: tree simulations (selection-expansion-evaluation-backup) per plan.
-        mcts_c_uct: exploration constant ``c`` of ``Q/N + c sqrt(ln N_parent / N)``.
-        mcts_rollout_horizon: steps of the random default-policy rollout from a leaf.
-        mcts_rollouts_per_leaf: random rollouts averaged per leaf evaluation (batched).
-        mcts_widening_k, mcts_widening_alpha: progressive widening (continuous actions):
-            at most ``ceil(k * N ** alpha)`` children after ``N`` visits.
-        mcts_leaf_batch: leaves selected (with virtual loss) and evaluated per batched model call.
-    iLQR:
-        ilqr_iterations: maximum iLQR iterations per plan.
-        ilqr_uncertainty_penalty: ``lambda`` of the cost ``lambda * Var_e[mean_e]`` (ensembles).
-    Reward:
         use_learned_reward: take rewards from the model's learned reward head instead of the
             task's ``reward_fn``; ``None`` (default): exactly when the model has
             ``learn_reward = True`` (as :class:`mbrl.models.DynamicsModel` built so).
@@ -84,63 +71,44 @@ class PlannerConfig:
             nothing about the cart nearing the rail end). Needs the task's ``reward_fn``.
     """
 
-    name: str = "cem"
+    name: str = ""
     horizon: int = 15
-    population: int = 500
-    num_elites: int = 50
-    iterations: int = 5
-    alpha: float = 0.1
-    init_std: float = 0.25
-    return_mean_elites: bool = False
-    num_particles: int = 20
-    propagation: str = "tsinf"
-    objective: str = "mean"
-    risk_beta: float = 1.0
-    discount: float = 1.0
-    precision: str = "float32"
-    icem_noise_beta: float = 2.0
-    icem_keep_elites_fraction: float = 0.3
-    icem_population_decay: float = 1.25
-    mppi_temperature: float = 1.0
-    mppi_noise_std: float = 0.3
-    mppi_normalize_returns: bool = False
-    mcts_simulations: int = 200
-    mcts_c_uct: float = 1.0
-    mcts_rollout_horizon: int = 20
-    mcts_rollouts_per_leaf: int = 8
-    mcts_widening_k: float = 1.0
-    mcts_widening_alpha: float = 0.5
-    mcts_leaf_batch: int = 8
-    ilqr_iterations: int = 50
-    ilqr_uncertainty_penalty: float = 0.0
     use_learned_reward: bool | None = None
     obs_cost_weights: list[float] | None = None
 
+    @classmethod
+    def config_variants(cls) -> dict[str, type[PlannerConfig]]:
+        """``{name: config class}`` of every planner (the ``name`` key selects one)."""
+        from mbrl.planning.cem import CEMConfig
+        from mbrl.planning.icem import ICEMConfig
+        from mbrl.planning.ilqr_planner import ILQRConfig
+        from mbrl.planning.mcts import MCTSConfig
+        from mbrl.planning.mppi import MPPIConfig
+        from mbrl.planning.random_shooting import RandomShootingConfig
+
+        return {
+            "random": RandomShootingConfig,
+            "cem": CEMConfig,
+            "icem": ICEMConfig,
+            "mppi": MPPIConfig,
+            "mcts": MCTSConfig,
+            "ilqr": ILQRConfig,
+        }
+
     def __post_init__(self) -> None:
-        if self.name not in PLANNERS:
-            raise ValueError(f"name: expected one of {PLANNERS}, got {self.name!r}")
-        if self.propagation not in PROPAGATIONS:
-            raise ValueError(
-                f"propagation: expected one of {PROPAGATIONS}, got {self.propagation!r}"
+        variants = self.config_variants()
+        own = [n for n, c in variants.items() if c is type(self)]
+        if not own:
+            raise TypeError(
+                f"{type(self).__name__} is not a planner's config; use one of "
+                f"{', '.join(c.__name__ for c in variants.values())} or planner_config(name, ...)"
             )
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
-        if self.precision != "float32" and self.name in ("mcts", "ilqr"):
+        if self.name != own[0]:
             raise ValueError(
-                f"precision: {self.precision!r} applies to the sampling planners; {self.name!r} "
-                "runs in the model's dtype (use precision='float32')"
+                f"name: {type(self).__name__} configures {own[0]!r}, got name={self.name!r} "
+                f"(use planner_config({self.name!r}, ...))"
             )
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.type == "int" and (isinstance(v, bool) or not isinstance(v, int)):
-                raise TypeError(f"{f.name}: expected an int, got {v!r}")
-            if f.type == "float" and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise TypeError(f"{f.name}: expected a float, got {v!r}")
-        for flag in ("return_mean_elites", "mppi_normalize_returns"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag}: expected a bool, got {getattr(self, flag)!r}")
+        self._check_types()
         if self.use_learned_reward is not None and not isinstance(self.use_learned_reward, bool):
             raise TypeError(
                 f"use_learned_reward: expected a bool or None, got {self.use_learned_reward!r}"
@@ -154,29 +122,120 @@ class PlannerConfig:
             if not all(math.isfinite(v) and v >= 0 for v in w):
                 raise ValueError(f"obs_cost_weights: expected finite weights >= 0, got {list(w)}")
             self.obs_cost_weights = [float(v) for v in w]
-        positive = ("horizon", "population", "num_elites", "iterations", "num_particles")
-        positive += (
-            "mcts_simulations",
-            "mcts_rollouts_per_leaf",
-            "mcts_leaf_batch",
-            "ilqr_iterations",
-        )
-        for name in positive:
+        if self.horizon < 1:
+            raise ValueError(f"horizon: expected >= 1, got {self.horizon}")
+
+    def _check_types(self) -> None:
+        """Type-check every ``int``, ``float`` and ``bool`` field (bools are not ints here)."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+                raise TypeError(f"{f.name}: expected an int, got {v!r}")
+            if f.type == "float" and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise TypeError(f"{f.name}: expected a float, got {v!r}")
+            if f.type == "float" and not math.isfinite(v):
+                raise ValueError(f"{f.name}: expected a finite float, got {v!r}")
+            if f.type == "bool" and not isinstance(v, bool):
+                raise TypeError(f"{f.name}: expected a bool, got {v!r}")
+
+    def check_positive(self, *names: str) -> None:
+        """Raise ``ValueError`` naming the first of ``names`` whose value is below 1."""
+        for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PlannerConfig:
-        """Build from a mapping (e.g. ``yaml.safe_load`` output); unknown keys raise."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"PlannerConfig: unknown keys {unknown}; known keys: {sorted(known)}")
-        return cls(**dict(d))
+        """Build the config that ``d["name"]`` selects (e.g. ``yaml.safe_load`` output).
+
+        A key the selected planner does not read raises ``ValueError`` listing the valid keys.
+        """
+        try:
+            return config_from_dict(PlannerConfig, d)
+        except ConfigError as exc:
+            msg = str(exc).removeprefix("config: ").replace(" at top level", "")
+            raise ValueError(f"planner {d.get('name')!r}: {msg}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain ``dict`` of all fields."""
+        """Plain ``dict`` of all fields (``from_dict`` rebuilds the config)."""
         return dataclasses.asdict(self)
+
+    def create(self, model: Model, task: Task, use_learned_reward: bool) -> Planner:
+        """Build the planner over ``model`` for ``task`` (called by :func:`make_planner`)."""
+        raise NotImplementedError
+
+
+@dataclass
+class SamplingPlannerConfig(PlannerConfig):
+    """Settings of the planners that score sampled action sequences by particle rollouts
+    (random shooting, CEM, iCEM, MPPI).
+
+    Attributes:
+        num_particles: model particles per sequence ``K``.
+        propagation: ensemble propagation ``"tsinf"``, ``"ts1"``, ``"expectation"`` or
+            ``"random_model"``.
+        objective: ``"mean"``, ``"mean_minus_std"`` or ``"worst_member"``.
+        risk_beta: ``beta`` in ``mean - beta * std`` over ensemble members.
+        discount: per-step discount of predicted returns.
+        precision: ``"float32"`` or ``"bfloat16"`` (model rollouts under bfloat16 autocast;
+            scores stay float32).
+    """
+
+    num_particles: int = default_of(SequenceObjective, "num_particles")
+    propagation: str = default_of(ModelEnv, "propagation")
+    objective: str = default_of(SequenceObjective, "objective")
+    risk_beta: float = default_of(SequenceObjective, "risk_beta")
+    discount: float = default_of(SequenceObjective, "discount")
+    precision: str = default_of(SequenceObjective, "precision")
+
+    #: whether the planner handles discrete-action tasks
+    supports_discrete = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.propagation not in PROPAGATIONS:
+            raise ValueError(
+                f"propagation: expected one of {PROPAGATIONS}, got {self.propagation!r}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+        self.check_positive("num_particles")
+
+    def create(self, model: Model, task: Task, use_learned_reward: bool) -> Planner:
+        if task.is_discrete and not self.supports_discrete:
+            raise ValueError(
+                f"name: planner {self.name!r} needs continuous actions; task {task.name!r} is "
+                "discrete (use 'mcts' or 'random')"
+            )
+        env = ModelEnv(
+            model,
+            task,
+            propagation=self.propagation,  # type: ignore[arg-type]
+            use_learned_reward=use_learned_reward,
+        )
+        objective = SequenceObjective(
+            env,
+            num_particles=self.num_particles,
+            objective=self.objective,  # type: ignore[arg-type]
+            risk_beta=self.risk_beta,
+            discount=self.discount,
+            precision=self.precision,  # type: ignore[arg-type]
+        )
+        return self.create_sampler(objective, task)
+
+    def create_sampler(self, objective: SequenceObjective, task: Task) -> Planner:
+        """Build the planner around its sequence ``objective``."""
+        raise NotImplementedError
+
+
+def planner_config(name: str, **settings: Any) -> PlannerConfig:
+    """The config of planner ``name`` with ``settings``; a key it does not read raises
+    ``ValueError`` listing the valid keys. ``planner_config("mppi", temperature=0.5)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a planner name, got {name!r}")
+    return PlannerConfig.from_dict({"name": name, **settings})
 
 
 def shaped_task(task: Task, obs_cost_weights: list[float]) -> Task:
@@ -200,15 +259,11 @@ def shaped_task(task: Task, obs_cost_weights: list[float]) -> Task:
     return dataclasses.replace(task, reward_fn=reward_fn)
 
 
-def make_planner(
-    cfg: PlannerConfig,
-    model: Callable[[Tensor, Tensor], Tensor] | EnsembleModel,
-    task: Task,
-) -> Planner:
-    """Build the planner ``cfg.name`` over ``model`` for ``task``.
+def make_planner(cfg: PlannerConfig, model: Model, task: Task) -> Planner:
+    """Build the planner that ``cfg`` configures, over ``model``, for ``task``.
 
     Args:
-        cfg: planner settings.
+        cfg: a planner's config (``CEMConfig``, ..., or :func:`planner_config`).
         model: a callable ``(obs (B, obs_dim), act (B, act_dim)) -> next_obs (B, obs_dim)``
             (e.g. ``task.dynamics_fn`` or a user ``torch.nn.Module``) or an ensemble
             (:class:`mbrl.models.model_env.EnsembleModel`, e.g. ``mbrl.models.DynamicsModel``).
@@ -221,7 +276,6 @@ def make_planner(
         raise TypeError(f"cfg: expected a PlannerConfig, got {type(cfg).__name__}")
     if not isinstance(task, Task):
         raise TypeError(f"task: expected an envs.Task, got {type(task).__name__}")
-    low, high = task.action_low, task.action_high
     learned = cfg.use_learned_reward
     if learned is None:
         learned = bool(getattr(model, "learn_reward", False))
@@ -232,102 +286,4 @@ def make_planner(
                 "model's learned reward (set use_learned_reward=False or drop the weights)"
             )
         task = shaped_task(task, cfg.obs_cost_weights)
-    if cfg.name == "mcts":
-        from mbrl.planning.mcts import MCTSPlanner
-
-        env = ModelEnv(model, task, propagation="expectation", use_learned_reward=learned)
-        return MCTSPlanner(
-            env,
-            cfg.horizon,
-            low,
-            high,
-            num_actions=task.num_actions,
-            simulations=cfg.mcts_simulations,
-            c_uct=cfg.mcts_c_uct,
-            rollout_horizon=cfg.mcts_rollout_horizon,
-            rollouts_per_leaf=cfg.mcts_rollouts_per_leaf,
-            widening_k=cfg.mcts_widening_k,
-            widening_alpha=cfg.mcts_widening_alpha,
-            discount=cfg.discount,
-            leaf_batch=cfg.mcts_leaf_batch,
-        )
-    if task.is_discrete and cfg.name != "random":
-        raise ValueError(
-            f"name: planner {cfg.name!r} needs continuous actions; task {task.name!r} is "
-            "discrete (use 'mcts' or 'random')"
-        )
-    if cfg.name == "ilqr":
-        from mbrl.planning.ilqr_planner import ILQRPlanner
-
-        return ILQRPlanner(
-            model,
-            task,
-            cfg.horizon,
-            max_iter=cfg.ilqr_iterations,
-            uncertainty_penalty=cfg.ilqr_uncertainty_penalty,
-            use_learned_reward=learned,
-        )
-    env = ModelEnv(
-        model,
-        task,
-        propagation=cfg.propagation,  # type: ignore[arg-type]
-        use_learned_reward=learned,
-    )
-    objective = SequenceObjective(
-        env,
-        num_particles=cfg.num_particles,
-        objective=cfg.objective,  # type: ignore[arg-type]
-        risk_beta=cfg.risk_beta,
-        discount=cfg.discount,
-        precision=cfg.precision,  # type: ignore[arg-type]
-    )
-    if cfg.name == "random":
-        from mbrl.planning.random_shooting import RandomShootingPlanner
-
-        return RandomShootingPlanner(
-            objective,
-            cfg.horizon,
-            low,
-            high,
-            population=cfg.population,
-            num_actions=task.num_actions,
-        )
-    # Settings CEM and iCEM share (iCEM adds its own below).
-    cem_settings: dict[str, Any] = {
-        "population": cfg.population,
-        "num_elites": cfg.num_elites,
-        "iterations": cfg.iterations,
-        "alpha": cfg.alpha,
-        "init_std": cfg.init_std,
-        "return_mean_elites": cfg.return_mean_elites,
-    }
-    if cfg.name == "cem":
-        from mbrl.planning.cem import CEMPlanner
-
-        return CEMPlanner(objective, cfg.horizon, low, high, **cem_settings)
-    if cfg.name == "icem":
-        from mbrl.planning.icem import ICEMPlanner
-
-        return ICEMPlanner(
-            objective,
-            cfg.horizon,
-            low,
-            high,
-            **cem_settings,
-            noise_beta=cfg.icem_noise_beta,
-            keep_elites_fraction=cfg.icem_keep_elites_fraction,
-            population_decay=cfg.icem_population_decay,
-        )
-    from mbrl.planning.mppi import MPPIPlanner
-
-    return MPPIPlanner(
-        objective,
-        cfg.horizon,
-        low,
-        high,
-        population=cfg.population,
-        iterations=cfg.iterations,
-        temperature=cfg.mppi_temperature,
-        noise_std=cfg.mppi_noise_std,
-        normalize_returns=cfg.mppi_normalize_returns,
-    )
+    return cfg.create(model, task, learned)

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from envs.task import Task
 from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, randn
 from mbrl.planning.cem import check_bool, check_cem_settings, mean_result
+from mbrl.planning.config import SamplingPlannerConfig
 from mbrl.planning.objective import SequenceObjective
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -169,3 +173,55 @@ class ICEMPlanner(SamplingPlanner):
         if self.return_mean_elites:
             return mean_result(self, obs, mean, best, generator, info)
         return best.result(info)
+
+
+@dataclass
+class ICEMConfig(SamplingPlannerConfig):
+    """:class:`ICEMPlanner` settings (defaults from its signature); shared ones in
+    :class:`~mbrl.planning.config.SamplingPlannerConfig`.
+
+    Attributes:
+        population: sequences sampled in the first iteration.
+        num_elites: elites refitted per iteration.
+        iterations: optimisation iterations per plan.
+        alpha: smoothing, weight of the previous mean/std.
+        init_std: initial sampling std as a fraction of the action range.
+        noise_beta: colored-noise exponent (0 white, 2 Brownian-like, larger smoother).
+        keep_elites_fraction: fraction of elites carried into the next iteration.
+        population_decay: the population shrinks by this factor per iteration (>= 1).
+        return_mean_elites: return the final refitted elite mean instead of the best sample.
+    """
+
+    name: str = "icem"
+    population: int = default_of(ICEMPlanner, "population")
+    num_elites: int = default_of(ICEMPlanner, "num_elites")
+    iterations: int = default_of(ICEMPlanner, "iterations")
+    alpha: float = default_of(ICEMPlanner, "alpha")
+    init_std: float = default_of(ICEMPlanner, "init_std")
+    noise_beta: float = default_of(ICEMPlanner, "noise_beta")
+    keep_elites_fraction: float = default_of(ICEMPlanner, "keep_elites_fraction")
+    population_decay: float = default_of(ICEMPlanner, "population_decay")
+    return_mean_elites: bool = default_of(ICEMPlanner, "return_mean_elites")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_cem_settings(
+            self.population, self.num_elites, self.iterations, self.alpha, self.init_std
+        )
+
+    def create_sampler(self, objective: SequenceObjective, task: Task) -> ICEMPlanner:
+        return ICEMPlanner(
+            objective,
+            self.horizon,
+            task.action_low,
+            task.action_high,
+            population=self.population,
+            num_elites=self.num_elites,
+            iterations=self.iterations,
+            alpha=self.alpha,
+            init_std=self.init_std,
+            noise_beta=self.noise_beta,
+            keep_elites_fraction=self.keep_elites_fraction,
+            population_decay=self.population_decay,
+            return_mean_elites=self.return_mean_elites,
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,6 +26,8 @@ from torch import nn
 from envs.task import Task
 from mbrl.models.model_env import EnsembleModel
 from mbrl.planning.base import Planner, PlanResult
+from mbrl.planning.config import Model, PlannerConfig
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -152,3 +155,39 @@ class ILQRPlanner(Planner):
             "time_s": time.perf_counter() - t0,
         }
         return PlanResult(actions=actions, value=-res.cost_best, info=info)
+
+
+@dataclass
+class ILQRConfig(PlannerConfig):
+    """:class:`ILQRPlanner` settings (defaults from its signature). iLQR plans through the
+    model's mean dynamics, undiscounted, with continuous actions only.
+
+    Attributes:
+        max_iter: maximum iLQR iterations per plan.
+        uncertainty_penalty: ``lambda`` of the cost ``lambda * Var_e[mean_e]`` (ensembles).
+    """
+
+    name: str = "ilqr"
+    max_iter: int = default_of(ILQRPlanner, "max_iter")
+    uncertainty_penalty: float = default_of(ILQRPlanner, "uncertainty_penalty")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("max_iter")
+        if self.uncertainty_penalty < 0:
+            raise ValueError(f"uncertainty_penalty: expected >= 0, got {self.uncertainty_penalty}")
+
+    def create(self, model: Model, task: Task, use_learned_reward: bool) -> ILQRPlanner:
+        if task.is_discrete:
+            raise ValueError(
+                f"name: planner 'ilqr' needs continuous actions; task {task.name!r} is "
+                "discrete (use 'mcts' or 'random')"
+            )
+        return ILQRPlanner(
+            model,
+            task,
+            self.horizon,
+            max_iter=self.max_iter,
+            uncertainty_penalty=self.uncertainty_penalty,
+            use_learned_reward=use_learned_reward,
+        )

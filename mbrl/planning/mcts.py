@@ -31,12 +31,16 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from envs.task import Task
 from mbrl.models.model_env import ModelEnv
 from mbrl.planning.base import Planner, PlanResult, check_positive_int, rand
+from mbrl.planning.config import Model, PlannerConfig
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -379,3 +383,54 @@ class MCTSPlanner(Planner):
             total += 1
             stack.extend(n.children)
         return total
+
+
+@dataclass
+class MCTSConfig(PlannerConfig):
+    """:class:`MCTSPlanner` settings (defaults from its signature). MCTS plans through the
+    model's deterministic mean (``"expectation"`` propagation).
+
+    Attributes:
+        discount: per-step discount of returns in the tree.
+        simulations: tree simulations (selection-expansion-evaluation-backup) per plan.
+        c_uct: exploration constant ``c`` of ``Q/N + c sqrt(ln N_parent / N)``.
+        rollout_horizon: steps of the random default-policy rollout from a leaf.
+        rollouts_per_leaf: random rollouts averaged per leaf evaluation (batched).
+        widening_k, widening_alpha: progressive widening (continuous actions): at most
+            ``ceil(k * N ** alpha)`` children after ``N`` visits.
+        leaf_batch: leaves selected (with virtual loss) and evaluated per batched model call.
+    """
+
+    name: str = "mcts"
+    discount: float = default_of(MCTSPlanner, "discount")
+    simulations: int = default_of(MCTSPlanner, "simulations")
+    c_uct: float = default_of(MCTSPlanner, "c_uct")
+    rollout_horizon: int = default_of(MCTSPlanner, "rollout_horizon")
+    rollouts_per_leaf: int = default_of(MCTSPlanner, "rollouts_per_leaf")
+    widening_k: float = default_of(MCTSPlanner, "widening_k")
+    widening_alpha: float = default_of(MCTSPlanner, "widening_alpha")
+    leaf_batch: int = default_of(MCTSPlanner, "leaf_batch")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("simulations", "rollouts_per_leaf", "leaf_batch")
+
+    def create(self, model: Model, task: Task, use_learned_reward: bool) -> MCTSPlanner:
+        env = ModelEnv(
+            model, task, propagation="expectation", use_learned_reward=use_learned_reward
+        )
+        return MCTSPlanner(
+            env,
+            self.horizon,
+            task.action_low,
+            task.action_high,
+            num_actions=task.num_actions,
+            simulations=self.simulations,
+            c_uct=self.c_uct,
+            rollout_horizon=self.rollout_horizon,
+            rollouts_per_leaf=self.rollouts_per_leaf,
+            widening_k=self.widening_k,
+            widening_alpha=self.widening_alpha,
+            discount=self.discount,
+            leaf_batch=self.leaf_batch,
+        )

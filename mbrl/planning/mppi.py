@@ -15,10 +15,12 @@ gives near-uniform weights, whose average of zero-mean perturbations is a timid 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from envs.task import Task
 from mbrl.planning.base import (
     PlanResult,
     SamplingPlanner,
@@ -26,7 +28,9 @@ from mbrl.planning.base import (
     check_range_fraction,
     randn,
 )
+from mbrl.planning.config import SamplingPlannerConfig
 from mbrl.planning.objective import SequenceObjective
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -109,3 +113,46 @@ class MPPIPlanner(SamplingPlanner):
             )
         info = self.plan_info(t0, self.iterations, steps)
         return PlanResult(actions=mean, value=float(value[0]), info=info)
+
+
+@dataclass
+class MPPIConfig(SamplingPlannerConfig):
+    """:class:`MPPIPlanner` settings (defaults from its signature); shared ones in
+    :class:`~mbrl.planning.config.SamplingPlannerConfig`.
+
+    Attributes:
+        population: sequences sampled per iteration.
+        iterations: weighted-average updates per plan.
+        temperature: ``lambda`` of the weights ``exp((R - max R) / lambda)``.
+        noise_std: perturbation std as a fraction of the action range.
+        normalize_returns: temperature in units of the population's return std (so it does
+            not depend on the reward scale).
+    """
+
+    name: str = "mppi"
+    population: int = default_of(MPPIPlanner, "population")
+    iterations: int = default_of(MPPIPlanner, "iterations")
+    temperature: float = default_of(MPPIPlanner, "temperature")
+    noise_std: float = default_of(MPPIPlanner, "noise_std")
+    normalize_returns: bool = default_of(MPPIPlanner, "normalize_returns")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("population", "iterations")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature: expected > 0, got {self.temperature}")
+        if not self.noise_std > 0:
+            raise ValueError(f"noise_std: expected > 0, got {self.noise_std}")
+
+    def create_sampler(self, objective: SequenceObjective, task: Task) -> MPPIPlanner:
+        return MPPIPlanner(
+            objective,
+            self.horizon,
+            task.action_low,
+            task.action_high,
+            population=self.population,
+            iterations=self.iterations,
+            temperature=self.temperature,
+            noise_std=self.noise_std,
+            normalize_returns=self.normalize_returns,
+        )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from envs.task import Task
 from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, check_positive_int, rand
+from mbrl.planning.config import SamplingPlannerConfig
 from mbrl.planning.objective import SequenceObjective
+from mbrl.util.config import default_of
 
 Tensor = torch.Tensor
 
@@ -65,3 +69,32 @@ class RandomShootingPlanner(SamplingPlanner):
         best = BestTracker()
         best.update(samples, scores)
         return best.result(self.plan_info(t0, 1, used))
+
+
+@dataclass
+class RandomShootingConfig(SamplingPlannerConfig):
+    """:class:`RandomShootingPlanner` settings (defaults from its signature); shared ones in
+    :class:`~mbrl.planning.config.SamplingPlannerConfig`.
+
+    Attributes:
+        population: uniformly sampled sequences per plan.
+    """
+
+    name: str = "random"
+    population: int = default_of(RandomShootingPlanner, "population")
+
+    supports_discrete = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("population")
+
+    def create_sampler(self, objective: SequenceObjective, task: Task) -> RandomShootingPlanner:
+        return RandomShootingPlanner(
+            objective,
+            self.horizon,
+            task.action_low,
+            task.action_high,
+            population=self.population,
+            num_actions=task.num_actions,
+        )

@@ -1,4 +1,5 @@
-"""Shared run infrastructure: configs, logging, run directories, seeding, progress, atomic IO.
+"""Shared run infrastructure: configs, logging, run directories, checkpoints and resume,
+seeding, progress, atomic IO.
 
 Submodules are imported on use (``from mbrl.util.config import load_config``); the names below
 are re-exported lazily so ``import mbrl.util`` stays cheap.
@@ -10,7 +11,13 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Checkpointer": "mbrl.util.checkpoint",
     "ConfigError": "mbrl.util.config",
+    "GroupLogger": "mbrl.util.logger",
+    "SetupError": "mbrl.util.lifecycle",
+    "capture_rng_state": "mbrl.util.seeding",
+    "default_of": "mbrl.util.config",
+    "restore_rng_state": "mbrl.util.seeding",
     "config_from_dict": "mbrl.util.config",
     "config_to_dict": "mbrl.util.config",
     "load_config": "mbrl.util.config",

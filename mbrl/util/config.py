@@ -13,6 +13,13 @@ Override values are parsed with ``yaml.safe_load``: ``seed=3`` is an int, ``lr=3
 ``use_tb=false`` a bool, ``hidden=[200,200]`` a list, ``device=cpu`` a string, ``x=null`` None.
 A string given for a nested config that has a ``name`` field sets that field: ``planner=icem``
 is short for ``planner.name=icem``.
+
+A nested config type may declare *variants*: a classmethod ``config_variants() -> {name: cls}``
+(e.g. :class:`mbrl.planning.PlannerConfig` maps ``"cem"`` to ``CEMConfig``). The value of its
+``name`` key then selects the concrete class, with that class's defaults, and only that class's
+keys are accepted. When an override switches the variant (``planner=mppi`` on a preset written
+for CEM), the preset's keys the new variant does not have are dropped with a
+:class:`ConfigWarning` naming them; keys given as overrides are always checked strictly.
 A ``float``/``int`` field also accepts numeric strings such as ``1e-3`` (YAML 1.1 reads that as
 a string), and a ``str`` field accepts numbers (``name=123`` gives ``"123"``).
 
@@ -24,9 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import types
 import typing
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -36,13 +45,20 @@ from mbrl.util.io import atomic_write
 
 __all__ = [
     "CONFIG_DIR",
+    "MAX_PRESET_ALIASES",
+    "MAX_PRESET_BYTES",
     "ConfigError",
+    "ConfigWarning",
     "config_from_dict",
     "config_to_dict",
+    "default_of",
+    "require_ints",
     "list_presets",
+    "load_yaml",
     "load_config",
     "parse_overrides",
     "preset_path",
+    "task_preset",
     "save_config",
 ]
 
@@ -54,8 +70,86 @@ CONFIG_DIR: Path = Path(__file__).resolve().parent.parent / "configs"
 _MISSING = dataclasses.MISSING
 
 
+MAX_PRESET_BYTES = 1 << 20
+"""Largest preset file :func:`load_yaml` reads (1 MiB)."""
+
+MAX_PRESET_ALIASES = 20
+"""Most YAML alias references (``*name``) a preset may use. With at most 20 aliases no nesting
+of them expands to more than about 1,600 copies, which bounds "billion laughs" files."""
+
+
 class ConfigError(ValueError):
     """A config key is unknown, a value has the wrong type, or a preset/override is malformed."""
+
+
+class ConfigWarning(UserWarning):
+    """A preset key was dropped because an override switched to a variant without that key."""
+
+
+def default_of(fn: Callable[..., Any], name: str) -> Any:
+    """The default value of parameter ``name`` of ``fn`` (a function or a class).
+
+    Config dataclasses use it so that each default is stated once, in the signature of the
+    class the config builds: ``population: int = default_of(CEMPlanner, "population")``.
+    """
+    try:
+        param = inspect.signature(fn).parameters[name]
+    except KeyError:
+        raise TypeError(f"name: {fn.__qualname__} has no parameter {name!r}") from None
+    if param.default is inspect.Parameter.empty:
+        raise TypeError(f"name: parameter {name!r} of {fn.__qualname__} has no default")
+    return param.default
+
+
+def require_ints(obj: Any, minimum: Mapping[str, int], optional: Sequence[str] = ()) -> None:
+    """Raise ``ValueError`` naming the first field ``name`` of ``obj`` that is not an ``int``
+    (bools rejected) of at least ``minimum[name]``; the fields in ``optional`` may be ``None``."""
+    for name, low in minimum.items():
+        value = getattr(obj, name)
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            none = " or None" if name in optional else ""
+            raise ValueError(f"{name}: expected an int >= {low}{none}, got {value!r}")
+
+
+class _BoundedSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses more than :data:`MAX_PRESET_ALIASES` alias references."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_PRESET_ALIASES:
+                raise ConfigError(
+                    f"preset uses more than {MAX_PRESET_ALIASES} YAML aliases; refusing to "
+                    "expand it (a config never needs that many)"
+                )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """``yaml.safe_load`` of a file, bounded: at most :data:`MAX_PRESET_BYTES` bytes and
+    :data:`MAX_PRESET_ALIASES` alias references. Raises :class:`ConfigError` naming the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_PRESET_BYTES:
+        raise ConfigError(
+            f"preset {str(path)!r}: {size} bytes, larger than the {MAX_PRESET_BYTES}-byte limit"
+        )
+    try:
+        loader = _BoundedSafeLoader(path.read_text())
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"preset {str(path)!r} is not valid YAML: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"preset {str(path)!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,6 +162,12 @@ def list_presets() -> list[str]:
     if not CONFIG_DIR.is_dir():
         return []
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def task_preset(algorithm: str, task: str) -> str | None:
+    """Name of the packaged preset ``<algorithm>_<task>`` (dashes as underscores), if any."""
+    name = f"{algorithm}_{task.replace('-', '_')}"
+    return name if name in list_presets() else None
 
 
 def preset_path(name: str | Path) -> Path:
@@ -122,12 +222,10 @@ def load_config(cls: type[T], preset: str | Path | None = None, overrides: Seque
     if isinstance(overrides, str):
         raise TypeError("overrides: expected a sequence of 'key=value' strings, got one string")
     data: dict[str, Any] = {}
+    preset_data: Mapping[str, Any] = {}
     if preset is not None:
         path = preset_path(preset)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"preset {str(path)!r} is not valid YAML: {exc}") from exc
+        loaded = load_yaml(path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, Mapping):
@@ -137,6 +235,8 @@ def load_config(cls: type[T], preset: str | Path | None = None, overrides: Seque
             )
         _check_keys(cls, loaded, prefix="", source=f"preset {str(path)!r}")
         _deep_update(data, loaded)
+        preset_data = loaded
+    override_keys: set[str] = set()
     for key, value in parse_overrides(overrides):
         sub_cls = _check_override_path(cls, key)
         if (
@@ -146,7 +246,40 @@ def load_config(cls: type[T], preset: str | Path | None = None, overrides: Seque
         ):
             key = f"{key}.name"  # `planner=cem` is short for `planner.name=cem`
         _set_dotted(data, key.split("."), value)
+        override_keys.add(key)
+    _drop_switched_variant_keys(cls, data, preset_data, override_keys)
     return config_from_dict(cls, data)
+
+
+def _drop_switched_variant_keys(
+    cls: type, data: dict[str, Any], preset: Mapping[str, Any], override_keys: set[str]
+) -> None:
+    """Drop preset keys of variant fields whose variant an override switched (with a warning)."""
+    hints = _field_types(cls)
+    defaults = _default_instance(cls)
+    for f in dataclasses.fields(cls):
+        sub = data.get(f.name)
+        base_cls = _dataclass_in(hints[f.name])
+        if base_cls is None or not isinstance(sub, dict) or not _has_variants(base_cls):
+            continue
+        given = preset.get(f.name) if isinstance(preset.get(f.name), Mapping) else {}
+        default_name = getattr(getattr(defaults, f.name, None), "name", None)
+        preset_name = given.get("name", default_name)
+        if f"{f.name}.name" not in override_keys or sub.get("name") == preset_name:
+            continue
+        variant = _variant_class(base_cls, sub, None, f.name)
+        valid = {g.name for g in dataclasses.fields(variant) if g.init}
+        dropped = [k for k in given if k not in valid and f"{f.name}.{k}" not in override_keys]
+        for k in dropped:
+            del sub[k]
+        if dropped:
+            warnings.warn(
+                f"{f.name}: {sub['name']!r} does not read the preset's "
+                f"{', '.join(f'{f.name}.{k}' for k in dropped)} (set for {preset_name!r}); "
+                "dropped",
+                ConfigWarning,
+                stacklevel=3,
+            )
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
@@ -183,9 +316,13 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, base: Any) -> Any:
             f"{prefix or 'config'}: expected a mapping for {cls.__name__}, "
             f"got {type(data).__name__}"
         )
+    if _has_variants(cls):
+        cls = _variant_class(cls, data, base, prefix.rstrip(".") or cls.__name__)
+        if base is not None and type(base) is not cls:
+            base = None
     hints = _field_types(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    _check_keys(cls, data, prefix, source="config")
+    _check_keys(cls, data, prefix, source="config", base=base)
     if base is None:
         base = _default_instance(cls)
     kwargs: dict[str, Any] = {}
@@ -217,6 +354,27 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, base: Any) -> Any:
         raise ConfigError(f"{where}: invalid config: {exc}") from exc
 
 
+def _has_variants(cls: type) -> bool:
+    return callable(getattr(cls, "config_variants", None))
+
+
+def _variant_class(cls: type, data: Mapping[str, Any], base: Any, where: str) -> type:
+    """The concrete variant of ``cls`` that ``data['name']`` (else ``base``'s type) selects."""
+    variants: dict[str, type] = cls.config_variants()  # type: ignore[attr-defined]
+    if "name" not in data:
+        if base is not None and type(base) in variants.values():
+            return type(base)
+        if cls in variants.values():
+            return cls
+        raise ConfigError(f"{where}.name: required, one of {', '.join(variants)}")
+    name = data["name"]
+    if name not in variants:
+        raise ConfigError(
+            f"config key '{where}.name': expected one of {', '.join(variants)}, got {name!r}"
+        )
+    return variants[name]
+
+
 def _default_instance(cls: type) -> Any:
     """``cls()`` if every field has a default, else ``None``."""
     try:
@@ -232,7 +390,7 @@ def _default_instance(cls: type) -> Any:
 
 def _valid_keys_message(cls: type, prefix: str) -> str:
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    level = prefix.rstrip(".") or "top level"
+    level = f"{prefix.rstrip('.')} ({cls.__name__})" if prefix else "top level"
     return f"valid keys at {level}: {', '.join(names)}"
 
 
@@ -245,8 +403,17 @@ def _unknown_key_error(cls: type, key: str, prefix: str, source: str) -> ConfigE
     )
 
 
-def _check_keys(cls: type, data: Mapping[str, Any], prefix: str, source: str) -> None:
-    """Recursively reject keys of ``data`` that are not fields of ``cls``."""
+def _check_keys(
+    cls: type, data: Mapping[str, Any], prefix: str, source: str, base: Any = None
+) -> None:
+    """Recursively reject keys of ``data`` that are not fields of ``cls`` (``base``: the
+    instance whose values ``data`` overrides, used to pick a variant when ``data`` names none)."""
+    if base is None:
+        base = _default_instance(cls)
+    if _has_variants(cls):
+        cls = _variant_class(cls, data, base, prefix.rstrip(".") or "config")
+        if type(base) is not cls:
+            base = _default_instance(cls)
     hints = _field_types(cls)
     valid = {f.name for f in dataclasses.fields(cls) if f.init}
     for key, value in data.items():
@@ -256,7 +423,8 @@ def _check_keys(cls: type, data: Mapping[str, Any], prefix: str, source: str) ->
             raise _unknown_key_error(cls, key, prefix, source)
         sub_cls = _dataclass_in(hints[key])
         if sub_cls is not None and isinstance(value, Mapping):
-            _check_keys(sub_cls, value, f"{prefix}{key}.", source)
+            sub_base = getattr(base, key, None)
+            _check_keys(sub_cls, value, f"{prefix}{key}.", source, sub_base)
 
 
 def _check_override_path(cls: type, dotted: str) -> type | None:
@@ -269,6 +437,17 @@ def _check_override_path(cls: type, dotted: str) -> type | None:
     for i, part in enumerate(parts):
         prefix = "".join(p + "." for p in parts[:i])
         assert current is not None
+        if _has_variants(current):
+            # The variant is known only once every override is in; accept a key of any
+            # variant here, and let the final build check it against the selected one.
+            owners = [
+                v
+                for v in current.config_variants().values()  # type: ignore[attr-defined]
+                if part in {f.name for f in dataclasses.fields(v) if f.init}
+            ]
+            if not owners:
+                return None  # reported by the build, against the selected variant's keys
+            current = owners[0]
         valid = {f.name for f in dataclasses.fields(current) if f.init}
         if part not in valid:
             raise _unknown_key_error(current, part, prefix, source=f"override {dotted!r}")

@@ -21,6 +21,8 @@ Files written under ``run_dir`` (all pandas-friendly):
 The keys ``step`` and ``timestamp`` are reserved for the index columns. NaN and infinite
 values are written as ``nan``/``inf``.
 Re-opening a Logger on an existing run directory appends to its files (resuming a run).
+A resumed run first calls :func:`rewind_logs` with the :func:`log_row_counts` saved in its
+checkpoint, so rows logged after that checkpoint are not duplicated when the work is redone.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import IO, Any
 
 from mbrl.util.io import atomic_open
 
-__all__ = ["Logger"]
+__all__ = ["GroupLogger", "Logger", "log_row_counts", "rewind_logs"]
 
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _LONG_HEADER = ["timestamp", "group", "step", "key", "value"]
@@ -223,3 +225,86 @@ class Logger:
             writer.writerow(columns)
             for row in rows[1:]:
                 writer.writerow(row + [""] * (len(columns) - len(row)))
+
+
+class GroupLogger:
+    """``log(metrics, step)`` into one group of a :class:`Logger` (``/`` in keys becomes ``_``).
+
+    Hands a single-group logger to components that log on their own, such as
+    :class:`mbrl.models.ModelTrainer` (``GroupLogger(run.logger, "model_epochs")``).
+    """
+
+    def __init__(self, logger: Logger, group: str) -> None:
+        Logger._check_group(group)
+        self.logger = logger
+        self.group = group
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log ``metrics`` at ``step`` under this adapter's group."""
+        self.logger.log({k.replace("/", "_"): v for k, v in metrics.items()}, step, self.group)
+
+
+def _logger_csvs(run_dir: Path) -> list[Path]:
+    """The CSV files in ``run_dir`` that a :class:`Logger` wrote (judged by their header)."""
+    found = []
+    for path in sorted(run_dir.glob("*.csv")):
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if header == _LONG_HEADER or (header and header[:2] == list(_RESERVED_COLUMNS)):
+            found.append(path)
+    return found
+
+
+def log_row_counts(run_dir: str | Path) -> dict[str, int]:
+    """``{file name: data rows}`` of every Logger CSV in ``run_dir`` (saved in checkpoints)."""
+    counts = {}
+    for path in _logger_csvs(Path(run_dir)):
+        with open(path, newline="") as f:
+            counts[path.name] = max(0, sum(1 for _ in csv.reader(f)) - 1)
+    return counts
+
+
+def rewind_logs(
+    run_dir: str | Path, counts: Mapping[str, int], *, tensorboard: bool = True
+) -> None:
+    """Cut the run's logs back to ``counts`` (from :func:`log_row_counts`) before resuming.
+
+    Each Logger CSV keeps its header and its first ``counts[name]`` rows (a row cut short by a
+    kill is dropped); a CSV not in ``counts`` was started after the checkpoint and is removed.
+    The TensorBoard events are rebuilt from the rewound ``metrics.csv``, so no point is doubled.
+    Call it while no Logger is open on ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    for path in _logger_csvs(run_dir):
+        keep = counts.get(path.name)
+        if keep is None:
+            path.unlink()
+            continue
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if len(rows) - 1 == keep and path.read_bytes().endswith(b"\n"):
+            continue
+        with atomic_open(path, "w") as out:
+            csv.writer(out, lineterminator="\n").writerows(rows[: keep + 1])
+    tb_dir = run_dir / "tb"
+    if tb_dir.exists():
+        import shutil
+
+        shutil.rmtree(tb_dir)
+    long_path = run_dir / "metrics.csv"
+    if not tensorboard or not long_path.exists():
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(tb_dir))
+    try:
+        with open(long_path, newline="") as f:
+            for row in csv.DictReader(f):
+                writer.add_scalar(
+                    f"{row['group']}/{row['key']}",
+                    float(row["value"]),
+                    global_step=int(row["step"]),
+                    walltime=float(row["timestamp"]),
+                )
+    finally:
+        writer.close()

@@ -7,7 +7,7 @@ Layout of ``RunDir.create("runs", "pets-cartpole", cfg)``::
         metrics.csv        long-format scalars of all groups (see mbrl.util.logger)
         train.csv ...      wide-format scalars, one file per group
         tb/                TensorBoard events
-        checkpoints/       <name>.pt and latest.pt (atomic writes, weights-only loads)
+        checkpoints/       complete checkpoints and a latest pointer (mbrl.util.checkpoint)
         plots/             figures (plot_path)
 """
 
@@ -21,12 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from mbrl.util.config import save_config
-from mbrl.util.io import atomic_open, atomic_torch_save, torch_load
 from mbrl.util.logger import Logger
 
 __all__ = ["RunDir"]
-
-_LATEST = "latest"
 
 
 def _check_name(name: str, what: str) -> str:
@@ -40,7 +37,8 @@ def _check_name(name: str, what: str) -> str:
 class RunDir:
     """A run's folder with its :class:`~mbrl.util.logger.Logger` and checkpoint helpers.
 
-    Build one with :meth:`create` (new run) or :meth:`open` (resume an existing run).
+    Build one with :meth:`create` (new run) or :meth:`open` (resume an existing run); the
+    checkpoints in ``checkpoints/`` are written by :class:`mbrl.util.checkpoint.Checkpointer`.
     Use as a context manager, or call :meth:`close` to close the logger.
     """
 
@@ -125,42 +123,6 @@ class RunDir:
         plots = self.path / "plots"
         plots.mkdir(exist_ok=True)
         return plots / (name if Path(name).suffix else f"{name}.png")
-
-    def checkpoint_path(self, name: str = _LATEST) -> Path:
-        """``<run>/checkpoints/<name>.pt`` (``.pt`` appended when missing)."""
-        _check_name(name, "name")
-        return self.checkpoint_dir / (name if name.endswith(".pt") else f"{name}.pt")
-
-    def list_checkpoints(self) -> list[str]:
-        """Names (without ``.pt``) of the saved checkpoints, ``latest`` excluded, sorted."""
-        return sorted(p.stem for p in self.checkpoint_dir.glob("*.pt") if p.stem != _LATEST)
-
-    def save_checkpoint(self, state: Mapping[str, Any], name: str) -> Path:
-        """Save ``state`` (tensors, dicts, lists, numbers, strings) as ``checkpoints/<name>.pt``.
-
-        Both ``<name>.pt`` and ``latest.pt`` are written atomically (temp file, then rename),
-        so a crash never leaves a truncated checkpoint. Returns the path of ``<name>.pt``.
-        """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state: expected a dict, got {type(state).__name__}")
-        path = self.checkpoint_path(name)
-        if path.stem == _LATEST:
-            raise ValueError("name: 'latest' is reserved; it always points at the last save")
-        atomic_torch_save(dict(state), path)
-        with open(path, "rb") as src, atomic_open(self.checkpoint_path(_LATEST), "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        return path
-
-    def load_checkpoint(self, name: str = _LATEST, map_location: Any = None) -> dict[str, Any]:
-        """Load ``checkpoints/<name>.pt`` with ``weights_only=True``."""
-        path = self.checkpoint_path(name)
-        if not path.is_file():
-            available = ", ".join(self.list_checkpoints()) or "(none)"
-            raise FileNotFoundError(
-                f"no checkpoint {path.stem!r} in {str(self.checkpoint_dir)!r}; "
-                f"available: {available}"
-            )
-        return torch_load(path, map_location=map_location)
 
     # ------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -129,11 +129,11 @@ def test_discrete_task_returns_int_action():
 def test_with_real_cem_planner_through_true_dynamics():
     """CEM through the true pendulum dynamics: bounded actions, replanning on schedule, and the
     same generator seed gives the same action."""
-    from mbrl.planning import PlannerConfig, make_planner
+    from mbrl.planning import make_planner, planner_config
 
     task = envs.get_task("pendulum-swingup")
-    cfg = PlannerConfig(
-        name="cem", horizon=8, population=32, num_elites=4, iterations=2, num_particles=1
+    cfg = planner_config(
+        "cem", horizon=8, population=32, num_elites=4, iterations=2, num_particles=1
     )
     planner = make_planner(cfg, task.dynamics_fn, task)
     agent = MPCAgent(

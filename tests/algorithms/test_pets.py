@@ -13,7 +13,9 @@ from mbrl.algorithms.pets import PETSConfig, load_pets_config, run_pets
 from mbrl.cli import main as cli_main
 from mbrl.data import ReplayBuffer
 from mbrl.models import DynamicsModel
+from mbrl.util.checkpoint import Checkpointer
 from mbrl.util.config import ConfigError, list_presets, load_config
+from mbrl.util.lifecycle import SetupError
 
 TINY = [
     "task=pendulum-swingup",
@@ -43,6 +45,12 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _latest(run):
+    found = Checkpointer(run / "checkpoints", kind="pets").latest()
+    assert found is not None
+    return found
 
 
 def tiny_config(tmp_path, *extra: str) -> PETSConfig:
@@ -75,12 +83,19 @@ def test_run_directory_contents(two_runs):
     np.testing.assert_allclose(logged, result.returns, rtol=1e-12)
     # per-trial wide CSV, checkpoints and the learning curve
     assert (run / "trial.csv").is_file()
-    ckpt = run / "checkpoints"
+    ckpt = _latest(run)
+    assert ckpt.name == "ckpt-00000002"  # after the first training (0) and each trial
+    assert sorted(p.name for p in ckpt.iterdir()) == [
+        "buffer.npz",
+        "manifest.json",
+        "model.pt",
+        "state.pt",
+    ]
     buffer = ReplayBuffer.load(ckpt / "buffer.npz")
     assert len(buffer) == 45
     model = DynamicsModel.load(ckpt / "model.pt")
     assert model.num_members == 2
-    assert (ckpt / "pets_state.pt").is_file() and (ckpt / "latest.pt").is_file()
+    assert (run / "run.yaml").is_file()
     png = result.plot_path
     assert png is not None and png.parent.parent == run
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -89,7 +104,7 @@ def test_run_directory_contents(two_runs):
 def test_logged_returns_match_the_environment(two_runs):
     """The buffer's rewards of each trial sum to the reported return."""
     result, _ = two_runs
-    buffer = ReplayBuffer.load(result.run_dir / "checkpoints" / "buffer.npz")
+    buffer = ReplayBuffer.load(_latest(result.run_dir) / "buffer.npz")
     episodes = list(buffer.trajectories())
     assert [len(e.reward) for e in episodes] == [15, 15, 15]
     for ep, ret in zip(episodes[1:], result.returns, strict=True):
@@ -108,7 +123,7 @@ def test_different_seed_differs(tmp_path, two_runs):
     c = run_pets(tiny_config(tmp_path, "seed=1", "num_trials=0"))
     assert c.returns == [] and c.plot_path is None
     assert c.random_returns != two_runs[0].random_returns
-    assert (c.run_dir / "checkpoints" / "model.pt").is_file()
+    assert (_latest(c.run_dir) / "model.pt").is_file()
 
 
 def test_retrain_every_n_steps(tmp_path):
@@ -121,9 +136,9 @@ def test_retrain_every_n_steps(tmp_path):
 def test_bad_config_keys_list_valid_keys(tmp_path):
     with pytest.raises(ConfigError, match="valid keys at top level: .*num_trials"):
         tiny_config(tmp_path, "trails=3")
-    with pytest.raises(ConfigError, match="valid keys at planner: .*horizon"):
+    with pytest.raises(ConfigError, match="valid keys at planner \\(CEMConfig\\): .*horizon"):
         tiny_config(tmp_path, "planner.horizn=3")
-    with pytest.raises(ConfigError, match="valid keys at model: .*hidden"):
+    with pytest.raises(ConfigError, match="valid keys at model \\(ModelConfig\\): .*hidden"):
         tiny_config(tmp_path, "model.hiden=3")
 
 
@@ -167,3 +182,81 @@ def test_cli_pets_command(tmp_path, capsys):
     assert "returns per trial" in out and str(tmp_path) in out
     assert cli_main(["pets", "--task", "pendulum-swingup", "trails=1"]) == 2
     assert "valid keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("task=no-such-task", "task: .*no-such-task"),
+        ("device=cuda:7", "device: 'cuda:7'"),
+        ("device=tpu", "device: 'tpu' is not a torch device"),
+        ("trial_length=3", "trial_length: at most 3 transitions before the first training"),
+    ],
+)
+def test_setup_errors_leave_no_run_directory(tmp_path, override, match):
+    root = tmp_path / "runs"
+    with pytest.raises(SetupError, match=match):
+        run_pets(tiny_config(root, override))
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_unwritable_run_root(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SetupError, match="run_root: .*not a folder"):
+        run_pets(tiny_config(blocker / "runs"))
+
+
+def test_cli_reports_setup_errors_in_one_line(tmp_path, capsys):
+    code = cli_main(["pets", *TINY, "task=no-such-task", f"run_root={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mbrl pets: task:") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_continues_and_extends_a_finished_run(tmp_path, capsys):
+    first = run_pets(tiny_config(tmp_path, "num_trials=1"))
+    cfg = load_config(PETSConfig, first.run_dir / "config.yaml", ["num_trials=2"])
+    again = run_pets(cfg, resume=first.run_dir)
+    assert again.run_dir == first.run_dir and again.returns[:1] == first.returns
+    assert len(again.returns) == 2 and again.env_steps == 45
+    with pytest.raises(SetupError, match="not a run directory"):
+        run_pets(cfg, resume=tmp_path)
+    assert cli_main(["resume", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_corrupted_checkpoint_is_named(tmp_path):
+    first = run_pets(tiny_config(tmp_path, "num_trials=1"))
+    state = _latest(first.run_dir) / "state.pt"
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    state.write_bytes(bytes(data))
+    cfg = load_config(PETSConfig, first.run_dir / "config.yaml")
+    with pytest.raises(SetupError, match="state.pt'?: checksum mismatch"):
+        run_pets(cfg, resume=first.run_dir)
+
+
+def test_demo_is_the_demo_preset_through_pets(tmp_path, capsys):
+    import envs
+
+    cfg = load_config(PETSConfig, "demo")
+    assert cfg.planner.name == "cem"
+    assert not envs.get_task(cfg.task).is_analytic  # the main job: MPC on a MuJoCo task
+    short = [
+        "num_trials=1",
+        "trial_length=10",
+        "progress=false",
+        "model.hidden=16",
+        "model.max_epochs=3",
+        "planner.horizon=4",
+        "planner.population=8",
+        "planner.num_elites=2",
+        "planner.iterations=1",
+    ]
+    assert cli_main(["demo", "--run-root", str(tmp_path), *short]) == 0
+    out = capsys.readouterr().out
+    assert "trial  return" in out and f"run directory: {tmp_path}" in out
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and (runs[0] / "plots" / "learning_curve.png").is_file()
+    assert runs[0].name.startswith("demo-pets-reacher")

@@ -30,7 +30,14 @@ def small_model(seed=1, **kw):
 def sine_model():
     model = small_model()
     trainer = ModelTrainer(
-        model, seed=0, lr=3e-3, batch_size=128, patience=10, max_epochs=100, progress_bar=False
+        model,
+        seed=0,
+        lr=3e-3,
+        holdout_ratio=0.2,
+        batch_size=128,
+        patience=10,
+        max_epochs=100,
+        progress_bar=False,
     )
     result = trainer.train(*sine_data(4000, seed=0))
     return model, trainer, result
@@ -150,7 +157,7 @@ def test_numpy_input_and_replay_buffer_like():
             return {"obs": obs, "act": act, "next_obs": nxt, "reward": np.zeros(200)}
 
     model = small_model(num_members=2, hidden=8, num_layers=1)
-    trainer = ModelTrainer(model, seed=0, progress_bar=False)
+    trainer = ModelTrainer(model, seed=0, progress_bar=False, holdout_ratio=0.2)
     assert trainer.train(Buffer(), epochs=1).num_train == 160
     assert trainer.train(obs, act, nxt, epochs=1).num_holdout == 40
 

@@ -1,24 +1,36 @@
-"""PlannerConfig validation and make_planner wiring."""
+"""Planner configs (one per planner, defaults from the classes) and make_planner wiring."""
 
 from __future__ import annotations
+
+import dataclasses
+import inspect
 
 import pytest
 import torch
 import yaml
 
 from envs import get_task
+from mbrl.algorithms.pets import PETSConfig
+from mbrl.models import ModelEnv
 from mbrl.planning import (
     PLANNERS,
+    CEMConfig,
     CEMPlanner,
+    ICEMConfig,
     ICEMPlanner,
     ILQRPlanner,
     MCTSPlanner,
+    MPPIConfig,
     MPPIPlanner,
     Planner,
     PlannerConfig,
     RandomShootingPlanner,
+    SamplingPlannerConfig,
+    SequenceObjective,
     make_planner,
+    planner_config,
 )
+from mbrl.util.config import ConfigError, ConfigWarning, load_config
 
 CLASSES = {
     "random": RandomShootingPlanner,
@@ -30,20 +42,21 @@ CLASSES = {
 }
 
 
+SMALL = {
+    "random": dict(population=16, num_particles=2),
+    "cem": dict(population=16, num_elites=4, iterations=2, num_particles=2),
+    "icem": dict(population=16, num_elites=4, iterations=2, num_particles=2),
+    "mppi": dict(population=16, iterations=2, num_particles=2),
+    "mcts": dict(simulations=8, rollout_horizon=2),
+    "ilqr": dict(max_iter=3),
+}
+
+
 @pytest.mark.parametrize("name", PLANNERS)
 def test_make_planner_every_name_plans(name):
     task = get_task("pendulum-swingup")
-    cfg = PlannerConfig(
-        name=name,
-        horizon=4,
-        population=16,
-        num_elites=4,
-        iterations=2,
-        num_particles=2,
-        mcts_simulations=8,
-        mcts_rollout_horizon=2,
-        ilqr_iterations=3,
-    )
+    cfg = planner_config(name, horizon=4, **SMALL[name])
+    assert type(cfg) is PlannerConfig.config_variants()[name] and cfg.name == name
     planner = make_planner(cfg, task.dynamics_fn, task)
     assert isinstance(planner, CLASSES[name]) and isinstance(planner, Planner)
     assert planner.horizon == 4 and planner.act_dim == 1
@@ -56,40 +69,146 @@ def test_make_planner_every_name_plans(name):
     assert isinstance(res.value, float) and all(isinstance(v, float) for v in res.info.values())
 
 
+def _signature_defaults(fn) -> dict:
+    return {
+        k: p.default
+        for k, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+def test_config_defaults_equal_the_class_defaults(name):
+    """Every default is stated once: a planner's config and the classes it builds agree."""
+    cfg = planner_config(name)
+    sources = [CLASSES[name]]
+    if isinstance(cfg, SamplingPlannerConfig):
+        sources += [SequenceObjective, ModelEnv]
+    defaults = {}
+    for source in sources:
+        defaults.update({k: v for k, v in _signature_defaults(source).items() if k not in defaults})
+    checked = 0
+    for f in dataclasses.fields(cfg):
+        # use_learned_reward=None means "as the model" and is resolved by make_planner
+        if f.name in defaults and f.name != "use_learned_reward":
+            assert getattr(cfg, f.name) == defaults[f.name], f"{name}.{f.name}"
+            checked += 1
+    own = {f.name for f in dataclasses.fields(cfg)} - {
+        f.name
+        for f in dataclasses.fields(
+            SamplingPlannerConfig if isinstance(cfg, SamplingPlannerConfig) else PlannerConfig
+        )
+    }
+    assert own <= set(defaults)  # each planner-specific key is a constructor argument
+    assert checked >= len(own)
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+def test_config_reads_only_what_its_planner_reads(name):
+    """A key the planner does not read is an error listing the planner's valid keys."""
+    cfg = planner_config(name)
+    valid = {f.name for f in dataclasses.fields(cfg)}
+    foreign = {
+        k
+        for other in PLANNERS
+        for k in (f.name for f in dataclasses.fields(planner_config(other)))
+        if k not in valid
+    }
+    assert foreign  # every planner has keys it does not read
+    for key in sorted(foreign):
+        with pytest.raises(ValueError, match=f"unknown config key '{key}'.*valid keys") as info:
+            planner_config(name, **{key: 1})
+        assert "horizon" in str(info.value)
+
+
+def test_the_issue_examples_are_rejected():
+    with pytest.raises(ValueError, match="'discount'"):
+        planner_config("ilqr", discount=0.5, propagation="ts1")
+    with pytest.raises(ValueError, match="'alpha'"):
+        planner_config("mppi", alpha=0.9)
+    with pytest.raises(ConfigError, match="planner.noise_beta"):
+        load_config(PETSConfig, None, ["planner=mppi", "planner.noise_beta=9"])
+    with pytest.raises(ConfigError, match="planner.c_uct"):
+        load_config(PETSConfig, None, ["planner=mppi", "planner.c_uct=3"])
+    with pytest.raises(
+        ConfigError, match="'planner.horizn'.*valid keys at planner \\(CEMConfig\\)"
+    ):
+        load_config(PETSConfig, None, ["planner.horizn=3"])
+    with pytest.raises(ConfigError, match="planner.name.*one of random, cem"):
+        load_config(PETSConfig, None, ["planner=pso"])
+
+
+def test_planner_key_selects_the_config_with_its_defaults():
+    cfg = load_config(PETSConfig, None, ["planner=icem"])
+    assert type(cfg.planner) is ICEMConfig and cfg.planner.init_std == ICEMConfig().init_std
+    cfg = load_config(PETSConfig, None, ["planner.name=mppi", "planner.temperature=0.5"])
+    assert type(cfg.planner) is MPPIConfig and cfg.planner.temperature == 0.5
+    # a key set before the name that selects its planner is fine (order does not matter)
+    cfg = load_config(PETSConfig, None, ["planner.temperature=0.5", "planner=mppi"])
+    assert cfg.planner.temperature == 0.5
+
+
+def test_switching_planner_over_a_preset_drops_its_foreign_keys_with_a_warning():
+    with pytest.warns(ConfigWarning, match="planner.num_elites, planner.alpha"):
+        cfg = load_config(PETSConfig, "pets_cartpole_swingup", ["planner=mppi"])
+    assert type(cfg.planner) is MPPIConfig
+    assert (cfg.planner.horizon, cfg.planner.population, cfg.planner.iterations) == (25, 100, 3)
+    # a foreign key given explicitly is still an error
+    with pytest.raises(ConfigError, match="planner.alpha"), pytest.warns(ConfigWarning):
+        load_config(PETSConfig, "pets_cartpole_swingup", ["planner=mppi", "planner.alpha=0.2"])
+
+
 def test_from_dict_and_yaml_roundtrip():
-    cfg = PlannerConfig(name="icem", horizon=30, icem_noise_beta=2.5)
+    cfg = planner_config("icem", horizon=30, noise_beta=2.5)
     again = PlannerConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict())))
-    assert again == cfg
-    with pytest.raises(ValueError, match="unknown keys"):
+    assert again == cfg and type(again) is ICEMConfig
+    with pytest.raises(ValueError, match="unknown config key 'horizn'"):
         PlannerConfig.from_dict({"name": "cem", "horizn": 3})
 
 
+def test_base_and_mismatched_configs_are_rejected():
+    with pytest.raises(TypeError, match="not a planner's config"):
+        PlannerConfig()
+    with pytest.raises(ValueError, match="name: CEMConfig configures 'cem'"):
+        CEMConfig(name="mppi")
+
+
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "name, kwargs, match",
     [
-        (dict(name="pso"), "name"),
-        (dict(propagation="ts2"), "propagation"),
-        (dict(objective="cvar"), "objective"),
-        (dict(horizon=0), "horizon"),
-        (dict(horizon=2.5), "horizon"),
-        (dict(population=0), "population"),
-        (dict(alpha="0.1"), "alpha"),
+        ("pso", {}, "name"),
+        ("cem", dict(propagation="ts2"), "propagation"),
+        ("cem", dict(objective="cvar"), "objective"),
+        ("cem", dict(horizon=0), "horizon"),
+        ("cem", dict(horizon=2.5), "horizon"),
+        ("cem", dict(population=0), "population"),
+        ("cem", dict(alpha=[0.1]), "alpha"),
+        ("cem", dict(alpha=float("nan")), "alpha"),
+        ("cem", dict(population=10, num_elites=20), "num_elites"),
+        ("cem", dict(alpha=1.0), "alpha"),
+        ("mppi", dict(temperature=0.0), "temperature"),
+        ("mcts", dict(simulations=0), "simulations"),
+        ("ilqr", dict(max_iter=0), "max_iter"),
+        ("ilqr", dict(uncertainty_penalty=-1.0), "uncertainty_penalty"),
     ],
 )
-def test_config_validation(kwargs, match):
+def test_config_validation(name, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        PlannerConfig(**kwargs)
+        planner_config(name, **kwargs)
+
+
+def test_constructors_type_check():
+    with pytest.raises(TypeError, match="alpha: expected a float"):
+        CEMConfig(alpha="0.1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="return_mean_elites: expected a bool"):
+        CEMConfig(return_mean_elites=1)  # type: ignore[arg-type]
 
 
 def test_planner_argument_validation():
     task = get_task("pendulum-swingup")
-    with pytest.raises(ValueError, match="num_elites"):
-        make_planner(PlannerConfig(population=10, num_elites=20), task.dynamics_fn, task)
-    with pytest.raises(ValueError, match="alpha"):
-        make_planner(PlannerConfig(alpha=1.0), task.dynamics_fn, task)
     with pytest.raises(ValueError, match="discrete"):
         d = get_task("cartpole-discrete")
-        make_planner(PlannerConfig(name="cem"), d.dynamics_fn, d)
+        make_planner(CEMConfig(), d.dynamics_fn, d)
     with pytest.raises(TypeError, match="cfg"):
         make_planner({"name": "cem"}, task.dynamics_fn, task)  # type: ignore[arg-type]
 
@@ -103,8 +222,8 @@ def test_ensemble_model_with_cem():
         task, num_members=3, hidden=16, num_layers=1, generator=torch.Generator().manual_seed(0)
     )
     for objective in ("mean", "mean_minus_std", "worst_member"):
-        cfg = PlannerConfig(
-            name="cem",
+        cfg = planner_config(
+            "cem",
             horizon=5,
             population=32,
             num_elites=4,
@@ -116,8 +235,8 @@ def test_ensemble_model_with_cem():
         res = planner.plan(torch.tensor([3.0, 0.0]), generator=torch.Generator().manual_seed(0))
         assert res.actions.shape == (5, 1) and torch.isfinite(res.actions).all()
     for prop in ("ts1", "expectation", "random_model"):
-        cfg = PlannerConfig(
-            name="mppi", horizon=5, population=32, iterations=2, num_particles=3, propagation=prop
+        cfg = planner_config(
+            "mppi", horizon=5, population=32, iterations=2, num_particles=3, propagation=prop
         )
         res = make_planner(cfg, model, task).plan(
             torch.tensor([3.0, 0.0]), generator=torch.Generator().manual_seed(0)
@@ -132,8 +251,8 @@ def test_learned_reward_is_used_when_the_model_learns_it():
     kw = dict(num_members=2, hidden=8, num_layers=1, generator=torch.Generator().manual_seed(0))
     learned = DynamicsModel.for_task(task, learn_reward=True, **kw)
     plain = DynamicsModel.for_task(task, **kw)
-    cfg = PlannerConfig(
-        name="cem",
+    cfg = planner_config(
+        "cem",
         horizon=3,
         population=8,
         num_elites=2,
@@ -143,7 +262,7 @@ def test_learned_reward_is_used_when_the_model_learns_it():
     )
     assert make_planner(cfg, learned, task).objective.model_env.use_learned_reward
     assert not make_planner(cfg, plain, task).objective.model_env.use_learned_reward
-    forced = PlannerConfig(**{**cfg.to_dict(), "use_learned_reward": False})
+    forced = PlannerConfig.from_dict({**cfg.to_dict(), "use_learned_reward": False})
     assert not make_planner(forced, learned, task).objective.model_env.use_learned_reward
     # the planner's value is the model's predicted (expectation) reward of the chosen sequence
     planner = make_planner(cfg, learned, task)
@@ -157,9 +276,7 @@ def test_learned_reward_is_used_when_the_model_learns_it():
             x = pred.next_obs_mean.mean(0)
     assert res.value == pytest.approx(total, rel=1e-5)
     # iLQR: cost is minus the learned reward
-    ilqr_planner = make_planner(
-        PlannerConfig(name="ilqr", horizon=3, ilqr_iterations=2), learned, task
-    )
+    ilqr_planner = make_planner(planner_config("ilqr", horizon=3, max_iter=2), learned, task)
     r = ilqr_planner.plan(obs.double())
     x, total = obs.double()[None], 0.0
     with torch.no_grad():
@@ -169,7 +286,7 @@ def test_learned_reward_is_used_when_the_model_learns_it():
             x = pred.next_obs_mean.mean(0)
     assert r.value == pytest.approx(total, rel=1e-6)
     with pytest.raises(TypeError, match="use_learned_reward"):
-        PlannerConfig(use_learned_reward="yes")  # type: ignore[arg-type]
+        CEMConfig(use_learned_reward="yes")  # type: ignore[arg-type]
 
 
 def test_obs_cost_weights_shape_the_planning_reward_only():
@@ -182,17 +299,18 @@ def test_obs_cost_weights_shape_the_planning_reward_only():
     nxt = task.dynamics_fn(obs, act)
     expected = task.reward_fn(obs, act, nxt) - 0.5 * nxt[:, 0] ** 2 - 0.25 * nxt[:, 1] ** 2
     for name in ("cem", "mppi", "random"):
+        elites = {"num_elites": 2} if name == "cem" else {}
         planner = make_planner(
-            PlannerConfig(name=name, horizon=3, population=8, num_elites=2, obs_cost_weights=w),
+            planner_config(name, horizon=3, population=8, obs_cost_weights=w, **elites),
             task.dynamics_fn,
             task,
         )
         shaped = planner.objective.model_env.reward_fn(obs, act, nxt)
         torch.testing.assert_close(shaped, expected)
-    mcts = make_planner(PlannerConfig(name="mcts", obs_cost_weights=w), task.dynamics_fn, task)
+    mcts = make_planner(planner_config("mcts", obs_cost_weights=w), task.dynamics_fn, task)
     torch.testing.assert_close(mcts.model_env.reward_fn(obs, act, nxt), expected)
     # the value of a plan is the shaped return of its actions through the dynamics
-    cfg = PlannerConfig(name="ilqr", horizon=4, ilqr_iterations=3, obs_cost_weights=w)
+    cfg = planner_config("ilqr", horizon=4, max_iter=3, obs_cost_weights=w)
     x0 = torch.tensor([3.0, 0.0], dtype=torch.float64)
     res = make_planner(cfg, task.dynamics_fn, task).plan(x0)
     x, total = x0[None], 0.0
@@ -211,18 +329,18 @@ def test_obs_cost_weights_shape_the_planning_reward_only():
 def test_obs_cost_weights_validation():
     task = get_task("pendulum-swingup")
     with pytest.raises(ValueError, match="obs_cost_weights: expected 2 weights"):
-        make_planner(PlannerConfig(obs_cost_weights=[1.0]), task.dynamics_fn, task)
+        make_planner(CEMConfig(obs_cost_weights=[1.0]), task.dynamics_fn, task)
     with pytest.raises(ValueError, match="obs_cost_weights: expected finite weights >= 0"):
-        PlannerConfig(obs_cost_weights=[1.0, -1.0])
+        CEMConfig(obs_cost_weights=[1.0, -1.0])
     with pytest.raises(ValueError, match="obs_cost_weights"):
-        PlannerConfig(obs_cost_weights=[1.0, float("nan")])
+        CEMConfig(obs_cost_weights=[1.0, float("nan")])
     with pytest.raises(TypeError, match="obs_cost_weights"):
-        PlannerConfig(obs_cost_weights=1.0)
+        CEMConfig(obs_cost_weights=1.0)
     from mbrl.models import DynamicsModel
 
     learned = DynamicsModel.for_task(task, num_members=2, hidden=8, num_layers=1, learn_reward=True)
     with pytest.raises(ValueError, match="learned reward"):
-        make_planner(PlannerConfig(obs_cost_weights=[1.0, 1.0]), learned, task)
+        make_planner(CEMConfig(obs_cost_weights=[1.0, 1.0]), learned, task)
     # YAML and dotted overrides carry the list
     from mbrl.algorithms.pets import load_pets_config
 

@@ -8,7 +8,7 @@ import torch
 from control.ddp import ilqr
 from envs import get_task
 from mbrl.models.model_env import ModelEnv
-from mbrl.planning import ILQRPlanner, PlannerConfig, make_planner
+from mbrl.planning import ILQRPlanner, make_planner, planner_config
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +20,7 @@ def test_matches_control_ilqr_on_true_pendulum(pendulum):
     task, h = pendulum, 20
     obs = torch.tensor([2.5, 0.5], dtype=torch.float64)
     init = torch.full((h, 1), 0.5, dtype=torch.float64)
-    planner = make_planner(
-        PlannerConfig(name="ilqr", horizon=h, ilqr_iterations=100), task.dynamics_fn, task
-    )
+    planner = make_planner(planner_config("ilqr", horizon=h, max_iter=100), task.dynamics_fn, task)
     assert isinstance(planner, ILQRPlanner)
     res = planner.plan(obs, init_actions=init)
 
@@ -74,4 +72,4 @@ def test_ensemble_uncertainty_penalty(pendulum):
 def test_ilqr_rejects_discrete():
     task = get_task("cartpole-discrete")
     with pytest.raises(ValueError, match="discrete"):
-        make_planner(PlannerConfig(name="ilqr"), task.dynamics_fn, task)
+        make_planner(planner_config("ilqr"), task.dynamics_fn, task)

@@ -10,7 +10,7 @@ import torch
 
 from envs import get_task
 from mbrl.models.model_env import ModelEnv
-from mbrl.planning import MCTSPlanner, PlannerConfig, make_planner
+from mbrl.planning import MCTSPlanner, make_planner, planner_config
 
 
 def _trap_model(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -92,12 +92,12 @@ def test_warm_start_is_tried_first_continuous():
 
 def test_cartpole_discrete_balances_200_steps_with_true_dynamics():
     task = get_task("cartpole-discrete")
-    cfg = PlannerConfig(
-        name="mcts",
+    cfg = planner_config(
+        "mcts",
         horizon=10,
-        mcts_simulations=10,
-        mcts_rollout_horizon=10,
-        mcts_rollouts_per_leaf=4,
+        simulations=10,
+        rollout_horizon=10,
+        rollouts_per_leaf=4,
     )
     planner = make_planner(cfg, task.dynamics_fn, task)
     env = task.make_env()
@@ -130,12 +130,12 @@ def _episode_return(task, act_fn, steps: int) -> tuple[float, np.ndarray]:
 
 def test_pendulum_swingup_beats_random():
     task = get_task("pendulum-swingup")
-    cfg = PlannerConfig(
-        name="mcts",
+    cfg = planner_config(
+        "mcts",
         horizon=15,
-        mcts_simulations=60,
-        mcts_rollout_horizon=10,
-        mcts_rollouts_per_leaf=4,
+        simulations=60,
+        rollout_horizon=10,
+        rollouts_per_leaf=4,
     )
     planner = make_planner(cfg, task.dynamics_fn, task)
     gen = torch.Generator().manual_seed(0)
@@ -204,7 +204,7 @@ def test_continuous_nan_children_are_replaced():
 
 def test_mcts_same_seed_same_plan():
     task = get_task("pendulum-swingup")
-    cfg = PlannerConfig(name="mcts", horizon=5, mcts_simulations=30, mcts_rollout_horizon=3)
+    cfg = planner_config("mcts", horizon=5, simulations=30, rollout_horizon=3)
     planner = make_planner(cfg, task.dynamics_fn, task)
     obs = torch.tensor([3.0, 0.0], dtype=torch.float64)
     a, b, c = (planner.plan(obs, generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2))

@@ -148,7 +148,7 @@ def test_bfloat16_precision_runs_the_model_in_bf16_and_stays_close():
     float32 by bf16 rounding, not more); the scores come back in float32."""
     from envs import get_task
     from mbrl.models import DynamicsModel
-    from mbrl.planning import PlannerConfig, make_planner
+    from mbrl.planning import CEMConfig, make_planner, planner_config
 
     task = get_task("pendulum-swingup")
     model = DynamicsModel.for_task(
@@ -164,12 +164,12 @@ def test_bfloat16_precision_runs_the_model_in_bf16_and_stays_close():
     assert not torch.equal(f32, b16)  # bf16 arithmetic really happened
     torch.testing.assert_close(b16, f32, rtol=0.02, atol=0.05)
     # through make_planner
-    cfg = PlannerConfig(name="cem", horizon=5, population=32, num_elites=4, precision="bfloat16")
+    cfg = planner_config("cem", horizon=5, population=32, num_elites=4, precision="bfloat16")
     res = make_planner(cfg, model, task).plan(obs, generator=torch.Generator().manual_seed(0))
     assert res.actions.shape == (5, 1) and torch.isfinite(res.actions).all()
     with pytest.raises(ValueError, match="precision"):
-        PlannerConfig(precision="float16")
+        CEMConfig(precision="float16")
     with pytest.raises(ValueError, match="precision"):
-        PlannerConfig(name="ilqr", precision="bfloat16")
+        planner_config("ilqr", precision="bfloat16")
     with pytest.raises(ValueError, match="precision"):
         SequenceObjective(env, precision="half")

@@ -11,28 +11,30 @@ from torch import nn
 
 from mbrl.models.model_env import ModelEnv
 from mbrl.planning import (
+    CEMConfig,
     CEMPlanner,
     ICEMPlanner,
+    MPPIConfig,
     MPPIPlanner,
-    PlannerConfig,
     RandomShootingPlanner,
     SequenceObjective,
     colored_noise,
     make_planner,
+    planner_config,
 )
 
 # name -> config overrides tuned for the 5-step scalar LQ problem
 SETTINGS = {
     "cem": dict(population=400, num_elites=40, iterations=8, alpha=0.1, init_std=0.25),
     "icem": dict(
-        population=400, num_elites=40, iterations=8, alpha=0.1, init_std=0.25, icem_noise_beta=1.0
+        population=400, num_elites=40, iterations=8, alpha=0.1, init_std=0.25, noise_beta=1.0
     ),
-    "mppi": dict(population=400, iterations=8, mppi_temperature=0.02, mppi_noise_std=0.05),
+    "mppi": dict(population=400, iterations=8, temperature=0.02, noise_std=0.05),
 }
 
 
 def _planner(name: str, task, horizon: int, **extra):
-    cfg = PlannerConfig(name=name, horizon=horizon, num_particles=1, **{**SETTINGS[name], **extra})
+    cfg = planner_config(name, horizon=horizon, num_particles=1, **{**SETTINGS[name], **extra})
     return make_planner(cfg, task.dynamics_fn, task)
 
 
@@ -54,7 +56,7 @@ def test_finds_closed_form_optimum(name, lq, obs64):
 
 def test_random_shooting_near_optimum_and_better_than_zero(lq, obs64):
     u_star, ret_star = lq.optimum()
-    cfg = PlannerConfig(name="random", horizon=lq.horizon, population=4000, num_particles=1)
+    cfg = planner_config("random", horizon=lq.horizon, population=4000, num_particles=1)
     planner = make_planner(cfg, lq.task.dynamics_fn, lq.task)
     res = planner.plan(obs64, generator=torch.Generator().manual_seed(0))
     zero_ret = ModelEnv(lq.task.dynamics_fn, lq.task).rollout(
@@ -70,9 +72,7 @@ def test_respects_bounds_and_finds_bounded_optimum(name, lq_tight, obs64):
     u_star, ret_star = lq_tight.optimum(-0.5, 0.5)
     assert np.isclose(u_star[0], -0.5)  # the bound is active
     if name == "random":
-        cfg = PlannerConfig(
-            name="random", horizon=lq_tight.horizon, population=3000, num_particles=1
-        )
+        cfg = planner_config("random", horizon=lq_tight.horizon, population=3000, num_particles=1)
         planner = make_planner(cfg, lq_tight.task.dynamics_fn, lq_tight.task)
     else:
         planner = _planner(name, lq_tight.task, lq_tight.horizon)
@@ -88,7 +88,8 @@ def test_respects_bounds_and_finds_bounded_optimum(name, lq_tight, obs64):
 
 @pytest.mark.parametrize("name", ["random", "cem", "icem", "mppi"])
 def test_same_seed_same_plan(name, lq, obs64):
-    cfg = PlannerConfig(name=name, horizon=lq.horizon, population=50, num_elites=5, iterations=2)
+    extra = {"random": {}, "mppi": {"iterations": 2}}.get(name, {"num_elites": 5, "iterations": 2})
+    cfg = planner_config(name, horizon=lq.horizon, population=50, **extra)
     planner = make_planner(cfg, lq.task.dynamics_fn, lq.task)
     a = planner.plan(obs64, generator=torch.Generator().manual_seed(7))
     b = planner.plan(obs64, generator=torch.Generator().manual_seed(7))
@@ -102,7 +103,8 @@ def test_warm_start_is_used(name, lq, obs64):
     """One short iteration with a small spread: a warm start at the optimum stays near it,
     a cold start (mean 0) cannot get there."""
     u_star, ret_star = lq.optimum()
-    extra = dict(iterations=1, init_std=0.01, mppi_noise_std=0.002)
+    spread = {"noise_std": 0.002} if name == "mppi" else {"init_std": 0.01}
+    extra = dict(iterations=1, **spread)
     planner = _planner(name, lq.task, lq.horizon, **extra)
     init = torch.tensor(u_star, dtype=torch.float64)[:, None]
     warm = planner.plan(obs64, init_actions=init, generator=torch.Generator().manual_seed(0))
@@ -132,7 +134,7 @@ def test_infinite_bounds_rejected():
 
     task = get_task("linear")  # default bounds are infinite
     with pytest.raises(ValueError, match="action_low"):
-        make_planner(PlannerConfig(name="cem"), task.dynamics_fn, task)
+        make_planner(planner_config("cem"), task.dynamics_fn, task)
 
 
 def _nan_model(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -187,7 +189,7 @@ class _UserModel(nn.Module):
 def test_user_nn_module_plugs_in(lq):
     u_star, ret_star = lq.optimum()
     model = _UserModel()
-    cfg = PlannerConfig(name="cem", horizon=lq.horizon, num_particles=1, **SETTINGS["cem"])
+    cfg = planner_config("cem", horizon=lq.horizon, num_particles=1, **SETTINGS["cem"])
     planner = make_planner(cfg, model, lq.task)
     res = planner.plan(torch.tensor([2.0]), generator=torch.Generator().manual_seed(0))
     assert res.actions.dtype == torch.float32
@@ -200,7 +202,7 @@ def test_discrete_random_shooting_returns_indices():
 
     task = get_task("cartpole-discrete")
     planner = make_planner(
-        PlannerConfig(name="random", horizon=10, population=64), task.dynamics_fn, task
+        planner_config("random", horizon=10, population=64), task.dynamics_fn, task
     )
     obs = torch.tensor([0.0, 0.0, 0.05, 0.0], dtype=torch.float64)
     res = planner.plan(obs, generator=torch.Generator().manual_seed(0))
@@ -293,10 +295,10 @@ def test_return_mean_elites_finds_optimum_and_scores_it(name, lq, obs64):
 
 def test_return_mean_elites_validated():
     with pytest.raises(TypeError, match="return_mean_elites"):
-        PlannerConfig(return_mean_elites=1)
+        CEMConfig(return_mean_elites=1)
     with pytest.raises(TypeError, match="return_mean_elites"):
         _flat_planner("cem", "yes")
-    assert PlannerConfig().return_mean_elites is False
+    assert CEMConfig().return_mean_elites is False
 
 
 def test_mppi_normalized_returns_are_scale_free_and_find_the_optimum(lq, obs64):
@@ -307,11 +309,11 @@ def test_mppi_normalized_returns_are_scale_free_and_find_the_optimum(lq, obs64):
 
     base = lq.task
     small = dataclasses.replace(base, reward_fn=lambda o, a, n: 1e-3 * base.reward_fn(o, a, n))
-    kw = dict(population=400, iterations=8, mppi_temperature=0.1, mppi_noise_std=0.05)
+    kw = dict(population=400, iterations=8, temperature=0.1, noise_std=0.05)
 
     def plan(task, normalize):
-        cfg = PlannerConfig(
-            name="mppi", horizon=lq.horizon, num_particles=1, mppi_normalize_returns=normalize, **kw
+        cfg = planner_config(
+            "mppi", horizon=lq.horizon, num_particles=1, normalize_returns=normalize, **kw
         )
         planner = make_planner(cfg, task.dynamics_fn, task)
         return planner.plan(obs64, generator=torch.Generator().manual_seed(0))
@@ -323,5 +325,5 @@ def test_mppi_normalized_returns_are_scale_free_and_find_the_optimum(lq, obs64):
     np.testing.assert_allclose(big_n.actions[:, 0].numpy(), u_star, atol=0.06)
     fixed_big, fixed_small = plan(base, False), plan(small, False)
     assert (fixed_big.actions - fixed_small.actions).abs().max() > 0.05
-    with pytest.raises(TypeError, match="mppi_normalize_returns"):
-        PlannerConfig(mppi_normalize_returns=1)
+    with pytest.raises(TypeError, match="normalize_returns"):
+        MPPIConfig(normalize_returns=1)  # type: ignore[arg-type]

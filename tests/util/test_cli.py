@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,46 +50,78 @@ def test_bad_usage_exits_2(capsys):
     assert info.value.code == 2
 
 
-def test_register_command_and_passthrough(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_COMMANDS", dict(cli._COMMANDS))
-    seen = {}
-
-    def add_args(p):
-        p.add_argument("--n", type=int, default=1)
-
-    def run(args):
-        seen["n"] = args.n
-        return 3
-
-    cli.register_command("toy", "a toy command", add_args, run)
-
-    def run_raw(argv):
-        seen["raw"] = argv
-
-    cli.register_command("raw", "raw args", None, run_raw, passthrough=True)
-    cli.register_command("weird", "returns a string", None, lambda args: "oops")
-    with pytest.raises(ValueError, match="already registered"):
-        cli.register_command("toy", "again", None, run)
-    with pytest.raises(ValueError, match="name"):
-        cli.register_command("-x", "bad", None, run)
-    assert cli.main(["toy", "--n", "5"]) == 3 and seen["n"] == 5
-    assert cli.main(["raw", "--anything", "k=v"]) == 0 and seen["raw"] == ["--anything", "k=v"]
-    with pytest.raises(TypeError, match="command 'weird' returned 'oops'"):
-        cli.main(["weird"])
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
-    assert "toy" in capsys.readouterr().out
+def test_algorithms_are_imported_lazily():
+    """Building the parser or listing tasks imports no algorithm module."""
+    code = (
+        "import sys; from mbrl import cli; cli.build_parser(); cli.main(['tasks']);"
+        "bad = [m for m in sys.modules if m.startswith('mbrl.algorithms.')]; print(bad)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_demo_dispatches_to_run_demo(monkeypatch):
-    import types
+def test_every_algorithm_entry_loads():
+    for name, algo in cli.ALGORITHMS.items():
+        config_cls, runner = algo.load()
+        assert callable(runner) and config_cls.__name__.lower().startswith(name)
 
-    calls = []
-    fake = types.ModuleType("mbrl.demo")
-    fake.run_demo = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "mbrl.demo", fake)
-    assert cli.main(["demo", "--preset", "x", "seed=1"]) == 0
-    assert calls == [["--preset", "x", "seed=1"]]
+
+def _module_imports(path: Path, package_root: Path) -> set[str]:
+    """Modules of this project that ``path`` imports at module level (not inside functions,
+    not under ``TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return {m for m in found if m.split(".")[0] in ("mbrl", "control", "envs")}
+
+
+def test_no_import_cycles_and_layering():
+    root = Path(__file__).resolve().parents[2]
+    modules = {}
+    for pkg in ("mbrl", "control", "envs"):
+        for path in (root / pkg).rglob("*.py"):
+            rel = path.relative_to(root).with_suffix("")
+            name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+            modules[name] = path
+    graph = {
+        name: {m for m in _module_imports(path, root) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    # control/ and envs/ import nothing from mbrl/; no algorithm imports the CLI
+    for name, deps in graph.items():
+        if name.split(".")[0] in ("control", "envs"):
+            assert not {d for d in deps if d.startswith("mbrl")}, name
+        if name.startswith("mbrl.algorithms"):
+            assert "mbrl.cli" not in deps, name
+    # no cycle among module-level imports (a package's __init__ importing its own modules
+    # is not a cycle through the package itself)
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if node.startswith(dep + "."):
+                continue  # a module importing its own package
+            if state.get(dep) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack, node, dep]))
+            if state.get(dep) is None:
+                visit(dep, [*stack, node])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if state.get(name) is None:
+            visit(name, [])
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("mbrl resume: ")
 
 
 def test_python_dash_m_mbrl():

@@ -137,7 +137,7 @@ def test_misspelt_override_lists_valid_keys():
         load_config(Cfg, overrides=["planner.horizn=20"])
     msg = str(info.value)
     assert "planner.horizn" in msg and "did you mean 'horizon'" in msg
-    assert "valid keys at planner: horizon, alpha, kind" in msg
+    assert "valid keys at planner (PlannerCfg): horizon, alpha, kind" in msg
     with pytest.raises(ConfigError) as info:
         load_config(Cfg, overrides=["sed=1"])
     msg = str(info.value)
@@ -151,7 +151,7 @@ def test_misspelt_yaml_key_lists_valid_keys(tmp_path):
         load_config(Cfg, p)
     msg = str(info.value)
     assert "bad.yaml" in msg and "'model.ensembel'" in msg
-    assert "valid keys at model: hidden, ensemble, lr" in msg
+    assert "valid keys at model (ModelCfg): hidden, ensemble, lr" in msg
 
 
 def test_preset_then_overrides_precedence(tmp_path):
@@ -270,7 +270,49 @@ def test_string_for_named_nested_config_sets_its_name():
     # the packaged PETS config: `planner=mppi` as in `mbrl pets --task ... planner=mppi`
     from mbrl.algorithms.pets import load_pets_config
 
-    assert load_pets_config("cartpole-swingup", overrides=["planner=mppi"]).planner.name == "mppi"
+    with pytest.warns(config_mod.ConfigWarning, match="num_elites"):
+        cfg = load_pets_config("cartpole-swingup", overrides=["planner=mppi"])
+    assert cfg.planner.name == "mppi"
     # a nested config without a name field still needs a mapping
     with pytest.raises(ConfigError, match="'model': expected a mapping"):
         load_config(WithNamed, overrides=["model=big"])
+
+
+def test_yaml_alias_bombs_are_refused(tmp_path):
+    """A "billion laughs" preset is rejected before anything is expanded."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 9)}]")
+    lines += ["planner:", "  name: cem", "  obs_cost_weights: *a9"]  # 9**10 items if expanded
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 2048
+    from mbrl.algorithms.pets import PETSConfig
+    from mbrl.util.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="bomb.yaml.*more than 20 YAML aliases"):
+        load_config(PETSConfig, path)
+
+
+def test_oversized_presets_are_refused(tmp_path):
+    from mbrl.algorithms.pets import PETSConfig
+    from mbrl.util.config import MAX_PRESET_BYTES, ConfigError, load_config
+
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * MAX_PRESET_BYTES + "\n")
+    with pytest.raises(ConfigError, match="big.yaml.*larger than"):
+        load_config(PETSConfig, path)
+
+
+def test_default_of_reads_the_signature():
+    from mbrl.util.config import default_of
+
+    def f(a, b=3, *, c="x"):
+        return a, b, c
+
+    assert default_of(f, "b") == 3 and default_of(f, "c") == "x"
+    with pytest.raises(TypeError, match="no default"):
+        default_of(f, "a")
+    with pytest.raises(TypeError, match="no parameter 'd'"):
+        default_of(f, "d")

@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-import torch
 import yaml
 
-from mbrl.util import io as io_mod
 from mbrl.util.config import load_config
 from mbrl.util.plotting import plot_curves, read_csv_columns
 from mbrl.util.run_dir import RunDir
@@ -60,64 +58,6 @@ def test_create_errors(tmp_path):
     assert list(tmp_path.iterdir()) == []  # a failed create leaves nothing behind
     with pytest.raises(FileNotFoundError):
         RunDir.open(tmp_path / "missing")
-
-
-def test_checkpoint_roundtrip_and_latest(tmp_path):
-    with RunDir.create(tmp_path, "ck", tensorboard=False) as run:
-        s1 = {"w": torch.arange(4.0), "step": 1, "meta": {"name": "a", "vals": [1.5, 2.5]}}
-        s2 = {"w": torch.ones(2, 2), "step": 2}
-        p1 = run.save_checkpoint(s1, "iter1")
-        assert p1 == run.checkpoint_dir / "iter1.pt"
-        loaded = run.load_checkpoint("iter1")
-        torch.testing.assert_close(loaded["w"], s1["w"])
-        assert loaded["step"] == 1 and loaded["meta"] == s1["meta"]
-        assert run.load_checkpoint()["step"] == 1
-        run.save_checkpoint(s2, "iter2.pt")
-        latest = run.load_checkpoint("latest")
-        torch.testing.assert_close(latest["w"], s2["w"])
-        assert run.list_checkpoints() == ["iter1", "iter2"]
-        with pytest.raises(FileNotFoundError, match="available: iter1, iter2"):
-            run.load_checkpoint("iter3")
-        with pytest.raises(ValueError, match="reserved"):
-            run.save_checkpoint(s1, "latest")
-        with pytest.raises(TypeError, match="state"):
-            run.save_checkpoint([1, 2], "x")
-        path = run.path
-    # Re-opening the run (resume) sees the checkpoints.
-    with RunDir.open(path, tensorboard=False) as again:
-        assert again.load_checkpoint()["step"] == 2
-
-
-class NotAllowed:
-    """A class that weights-only loading must refuse to unpickle."""
-
-
-def test_checkpoint_weights_only(tmp_path):
-    with RunDir.create(tmp_path, "wo", tensorboard=False) as run:
-        torch.save({"obj": NotAllowed()}, run.checkpoint_path("evil"))
-        with pytest.raises(Exception, match="(?i)weights_only"):
-            run.load_checkpoint("evil")
-
-
-def test_failed_checkpoint_save_keeps_previous(tmp_path, monkeypatch):
-    with RunDir.create(tmp_path, "atomic", tensorboard=False) as run:
-        run.save_checkpoint({"v": torch.tensor([1.0])}, "model")
-        before = (run.checkpoint_dir / "model.pt").read_bytes()
-        latest_before = (run.checkpoint_dir / "latest.pt").read_bytes()
-
-        def failing_save(obj, f, *args, **kwargs):
-            f.write(b"partial garbage")
-            raise RuntimeError("crash during save")
-
-        monkeypatch.setattr(torch, "save", failing_save)
-        with pytest.raises(RuntimeError, match="crash during save"):
-            run.save_checkpoint({"v": torch.tensor([2.0])}, "model")
-        monkeypatch.undo()
-        assert (run.checkpoint_dir / "model.pt").read_bytes() == before
-        assert (run.checkpoint_dir / "latest.pt").read_bytes() == latest_before
-        assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["latest.pt", "model.pt"]
-        assert run.load_checkpoint("model")["v"].item() == 1.0
-    assert io_mod.atomic_torch_save  # the helper the checkpoint code relies on
 
 
 def test_plot_curves(tmp_path):
