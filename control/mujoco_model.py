@@ -274,8 +274,9 @@ class MuJoCoDynamics:
         d = nx + nu
         z = np.concatenate([x, u], axis=1)
         h = self.fd_eps * (1.0 + np.abs(z))  # (N, d)
-        pert = np.eye(d)[None] * h[:, None, :]  # (N, d, d)
-        zz = np.concatenate([z[:, None] + pert, z[:, None] - pert, z[:, None]], axis=1)
+        with np.errstate(invalid="ignore"):  # NaN rows stay NaN (their step is NaN too)
+            pert = np.eye(d)[None] * h[:, None, :]  # (N, d, d)
+            zz = np.concatenate([z[:, None] + pert, z[:, None] - pert, z[:, None]], axis=1)
         out = self.step_numpy(zz[..., :nx].reshape(-1, nx), zz[..., nx:].reshape(-1, nu))
         out = out.reshape(N, 2 * d + 1, nx)
         J = (out[:, :d] - out[:, d : 2 * d]) / (2.0 * h[:, :, None])  # (N, d, nx)
