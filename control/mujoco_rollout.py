@@ -27,10 +27,14 @@ a non-finite state or action, or a step during which MuJoCo raised ``mjWARN_BADQ
 ``mjWARN_BADQVEL``, ``mjWARN_BADQACC`` (MuJoCo then resets the data to the model's defaults and
 carries on from there) or ``mjWARN_BADCTRL`` (MuJoCo then zeroes the control).  ``mujoco.rollout``
 stops a row at its first warning of any kind and repeats the last state, but does not return the
-warnings; the fast path therefore runs one extra sub-step per row and reads the time: a row whose
-time did not advance on that extra sub-step had a warning, and is recomputed by the reference
-loop, which ignores harmless warnings (``CONTACTFULL``, ``CNSTRFULL``) and NaNs the diverging
-ones.  The extra sub-step costs ``1 / (H * frame_skip)`` of the work.
+warnings; the fast path reads them from the time instead.  Every sub-step advances the time by
+``timestep``; a stopped row's time stands still, and a reset row's time restarts from 0.  So a
+row is recomputed by the reference loop (which ignores the harmless warnings ``CONTACTFULL`` and
+``CNSTRFULL`` and NaNs the diverging ones) when any sub-step's time differs from the expected sum,
+or when its input is one MuJoCo would reject (non-finite, ``|qpos|``, ``|qvel|`` or ``|action|``
+over ``mjMAXVAL``) or its time cannot advance (``t + timestep == t``).  The one case the time cannot
+tell (a reset on the only sub-step from time 0: the reset state's time is also ``timestep``) gets
+one extra sub-step, whose time stands still if a warning fired.
 """
 
 from __future__ import annotations
@@ -231,9 +235,9 @@ class MuJoCoSimulator:
         out[:, 0] = state0
         if B == 0 or H == 0:
             return out
-        finite = np.isfinite(state0).all(axis=1) & np.isfinite(actions).all(axis=(1, 2))
-        fast = np.flatnonzero(finite)
-        redo = np.flatnonzero(~finite)
+        plain = self._plain_rows(state0, actions)
+        fast = np.flatnonzero(plain)
+        redo = np.flatnonzero(~plain)
         if fast.size:
             ws = None if warmstart is None else warmstart[fast]
             states, warned = self._rollout_fast(state0[fast], actions[fast], ws)
@@ -244,30 +248,46 @@ class MuJoCoSimulator:
             out[redo] = self.rollout_sequential(state0[redo], actions[redo], ws)
         return out
 
+    def _plain_rows(self, state0: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``(B,)`` bool: rows MuJoCo takes as they are (finite, within ``mjMAXVAL``, time that
+        advances), for which a warning shows in the time of the rollout's states."""
+        lay, big = self.layout, mujoco.mjMAXVAL
+        t0 = state0[:, lay.time]
+        with np.errstate(invalid="ignore"):
+            return (
+                np.isfinite(state0).all(axis=1)
+                & (np.abs(state0[:, lay.qpos]) <= big).all(axis=1)
+                & (np.abs(state0[:, lay.qvel]) <= big).all(axis=1)
+                & (np.abs(actions) <= big).all(axis=(1, 2))
+                & (t0 + self.model.opt.timestep > t0)
+            )
+
     def _rollout_fast(
         self, state0: np.ndarray, actions: np.ndarray, warmstart: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``mujoco.rollout`` over ``H * frame_skip + 1`` sub-steps: (states (B, H, nstate),
-        warned (B,) bool: rows stopped by a MuJoCo warning, whose states are not valid)."""
+        """One ``mujoco.rollout`` call: (states (B, H, nstate) after each action, warned (B,)
+        bool: rows where MuJoCo raised a warning, whose states are not valid)."""
         if self._pool is None:
             raise RuntimeError("MuJoCoSimulator is closed")
         B, H = actions.shape[:2]
+        ts, t = self.model.opt.timestep, self.layout.time
         nsub = H * self.frame_skip
-        control = np.empty((B, nsub + 1, self.nu))
+        expected = np.empty((B, nsub))  # the time after each sub-step, summed as MuJoCo does
+        tk = state0[:, t].copy()
+        for k in range(nsub):
+            tk += ts
+            expected[:, k] = tk
+        extra = int(nsub == 1 and bool((state0[:, t] + ts == ts).any()))
+        control = np.empty((B, nsub + extra, self.nu))
         control[:, :nsub] = np.repeat(actions, self.frame_skip, axis=1)
-        control[:, nsub] = actions[:, -1]
-        states = np.empty((B, nsub + 1, self.nstate))
+        control[:, nsub:] = actions[:, -1:]
+        states = np.empty((B, nsub + extra, self.nstate))
         self._pool.rollout(
-            self.model,
-            self._datas,
-            state0,
-            control,
-            initial_warmstart=warmstart,
-            state=states,
-            skip_checks=False,
+            self.model, self._datas, state0, control, initial_warmstart=warmstart, state=states
         )
-        t = self.layout.time
-        warned = ~(states[:, nsub, t] > states[:, nsub - 1, t])  # time stood still (or NaN)
+        warned = (states[:, :nsub, t] != expected).any(axis=1)
+        if extra:  # the second sub-step did not run: a warning fired on the first
+            warned |= ~(states[:, 1, t] > states[:, 0, t])
         return states[:, self.frame_skip - 1 : nsub : self.frame_skip], warned
 
     def __call__(self, state: np.ndarray | Tensor, act: np.ndarray | Tensor) -> np.ndarray | Tensor:

@@ -150,15 +150,20 @@ def test_diverging_rows_are_nan_from_that_step_on():
     env.close()
 
 
-def test_bad_control_and_exploding_acceleration_are_nan():
+@pytest.mark.parametrize("frame_skip", [1, 3])
+@pytest.mark.parametrize("t0", [0.0, 1.5])
+def test_bad_control_and_exploding_acceleration_are_nan(frame_skip, t0):
     # An unlimited motor: a control of 1e11 is MuJoCo's BADCTRL (it zeroes ctrl and carries on);
-    # a huge damping makes the implicit-free Euler step's qacc explode (BADQACC, data reset).
+    # a huge damping makes the explicit Euler step's qacc explode (BADQACC: MuJoCo resets the data,
+    # whose time then restarts from 0, and steps on).  frame_skip=1 from t0=0 is the case the
+    # time alone cannot tell (a reset state's time is timestep too).
     xml = """<mujoco><worldbody><body><joint name="j" type="hinge" damping="1e6"/>
     <geom type="capsule" fromto="0 0 0 1 0 0" size="0.05"/></body></worldbody>
     <actuator><motor joint="j" gear="1"/></actuator></mujoco>"""
     model = mujoco.MjModel.from_xml_string(xml)
-    sim = MuJoCoSimulator(model, frame_skip=3, nthread=2)
+    sim = MuJoCoSimulator(model, frame_skip=frame_skip, nthread=2)
     x0 = np.zeros((4, sim.nstate))
+    x0[:, sim.layout.time] = t0
     x0[:, sim.layout.qpos] = 0.3
     x0[:, sim.layout.qvel] = 1e-3
     x0[2, sim.layout.qvel] = 1e6
@@ -170,3 +175,5 @@ def test_bad_control_and_exploding_acceleration_are_nan():
     assert np.isnan(out[2, 1:]).all()
     np.testing.assert_array_equal(out, sim.rollout_sequential(x0, actions))
     np.testing.assert_array_equal(out, sim.rollout(x0, actions))  # again: counters were cleared
+    one = sim(x0, actions[:, 0])  # a single action step
+    assert np.isnan(one[2]).all() and np.isfinite(one[[0, 1, 3]]).all()
