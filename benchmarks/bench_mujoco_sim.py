@@ -7,7 +7,9 @@ One planning-sized call: ``batch`` rollouts of ``horizon`` actions from the env'
 each action held ``frame_skip`` MuJoCo steps (HalfCheetah: 5, so 200 x 30 x 5 = 30 000 steps).
 For each thread count, in one run, side by side (best of ``repeats``):
 
-Timings alternate between the paths within each repeat.
+Timings alternate between the paths within each repeat.  On a loaded machine the ratio of two
+~0.5 s timings swings both ways; ``wrapper`` times what the simulator does besides the C++ call
+(with that call replaced by a copy of its output), which bounds the ratio from below.
 
 * ``simulator``  -- ``MuJoCoSimulator.rollout(state0, actions)`` (the planning model's path:
   input checks, one ``mujoco.rollout`` call of ``H * frame_skip + 1`` sub-steps, strided output);
@@ -33,7 +35,6 @@ import mujoco
 import mujoco.rollout
 import numpy as np
 
-from benchmarks._timing import best_time
 from control.mujoco_model import MuJoCoDynamics
 from control.mujoco_rollout import MuJoCoSimulator, read_physics_state
 
@@ -50,6 +51,41 @@ def interleaved_best(fns: dict[str, Callable[[], object]], repeats: int) -> dict
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)
     return best
+
+
+class _ReplayRollout:
+    """Stands in for the ``mujoco.rollout`` pool: copies saved states into the output."""
+
+    def __init__(self, saved: np.ndarray) -> None:
+        self.saved = saved
+
+    def rollout(self, *args: object, state: np.ndarray, **kwargs: object) -> None:
+        np.copyto(state, self.saved)
+
+
+def wrapper_overhead(
+    sim: MuJoCoSimulator, state0: np.ndarray, actions: np.ndarray, repeats: int
+) -> float:
+    """Seconds per ``sim.rollout`` call spent outside ``mujoco.rollout`` (checks, control
+    repeat, time check, strided output), with the C++ call replaced by a copy of its saved output
+    (an upper bound: the copy is extra).  Little affected by other processes' load."""
+    saved = []
+    real = sim._pool
+
+    class _Record:
+        def rollout(self, *args: object, state: np.ndarray, **kwargs: object) -> None:
+            real.rollout(*args, state=state, **kwargs)
+            saved.append(state.copy())
+
+    sim._pool = _Record()
+    sim.rollout(state0, actions)
+    sim._pool = _ReplayRollout(saved[0])
+    try:
+        return interleaved_best({"wrapper": lambda: sim.rollout(state0, actions)}, repeats)[
+            "wrapper"
+        ]
+    finally:
+        sim._pool = real
 
 
 def bench_rollouts(env: gym.Env, B: int, H: int, nthread: int, repeats: int) -> dict[str, float]:
@@ -70,17 +106,14 @@ def bench_rollouts(env: gym.Env, B: int, H: int, nthread: int, repeats: int) -> 
         sim.rollout(state0, actions)[:, 1:],
         pool.rollout(model, datas, state0, control, state=out)[0][:, fs - 1 :: fs],
     )
-    times = interleaved_best(
-        {
-            "simulator": lambda: sim.rollout(state0, actions),
-            "raw": lambda: pool.rollout(model, datas, state0, control, state=out),
-        },
-        repeats,
-    )
+    fns = {
+        "simulator": lambda: sim.rollout(state0, actions),
+        "raw": lambda: pool.rollout(model, datas, state0, control, state=out),
+    }
     if nthread == 1:
-        times["mj_step"] = best_time(
-            lambda: sim.rollout_sequential(state0, actions), max(1, repeats // 2)
-        )
+        fns["mj_step"] = lambda: sim.rollout_sequential(state0, actions)
+    times = interleaved_best(fns, repeats)
+    times["wrapper"] = wrapper_overhead(sim, state0, actions, repeats)
     pool.close()
     sim.close()
     return times
@@ -124,11 +157,16 @@ def main() -> None:
     )
     for nthread in a.threads:
         t = bench_rollouts(env, a.batch, a.horizon, nthread, a.repeats)
+        wrapper = t.pop("wrapper")
         for name, sec in t.items():
             print(
                 f"  threads={nthread} {name:<10} {1e3 * sec:9.2f} ms  {nsteps / sec / 1e3:9.1f} k "
                 f"steps/s  ({t['raw'] / sec:6.1%} of raw)"
             )
+        print(
+            f"  threads={nthread} wrapper work outside mujoco.rollout {1e3 * wrapper:.2f} ms -> "
+            f"simulator >= {t['raw'] / (t['raw'] + wrapper):.1%} of raw at this raw time"
+        )
     rk4 = env.unwrapped.model.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
     if a.jac_batch > 0 and not rk4:
         nfd = a.jac_batch * fs

@@ -53,7 +53,7 @@ def _mj_step_loop(model, frame_skip, x0, actions):
 
 
 @pytest.mark.parametrize("nthread", [1, 2])
-def test_rollout_equals_sequential_mj_step(env, nthread):
+def test_rollout_equals_sequential_mj_step(env, nthread, monkeypatch):
     rng = np.random.default_rng(0)
     raw = env.unwrapped
     B, H = 9, 7
@@ -62,8 +62,13 @@ def test_rollout_equals_sequential_mj_step(env, nthread):
     actions = rng.uniform(lo, hi, size=(B, H, raw.model.nu))
     with MuJoCoSimulator.from_env(env, nthread=nthread) as sim:
         assert sim.frame_skip == raw.frame_skip > 1
-        states = sim.rollout(x0, actions)
         seq = sim.rollout_sequential(x0, actions)
+
+        def no_fallback(*args):
+            raise AssertionError("a clean row was sent to the reference loop")
+
+        monkeypatch.setattr(sim, "rollout_sequential", no_fallback)
+        states = sim.rollout(x0, actions)  # all rows from the one mujoco.rollout call
     ref = _mj_step_loop(raw.model, raw.frame_skip, x0, actions)
     assert states.shape == (B, H + 1, sim.nstate)
     np.testing.assert_allclose(states, ref, rtol=0, atol=1e-12)
