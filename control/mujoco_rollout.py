@@ -29,12 +29,13 @@ carries on from there) or ``mjWARN_BADCTRL`` (MuJoCo then zeroes the control).  
 stops a row at its first warning of any kind and repeats the last state, but does not return the
 warnings; the fast path reads them from the time instead.  Every sub-step advances the time by
 ``timestep``; a stopped row's time stands still, and a reset row's time restarts from 0.  So a
-row is recomputed by the reference loop (which ignores the harmless warnings ``CONTACTFULL`` and
-``CNSTRFULL`` and NaNs the diverging ones) when any sub-step's time differs from the expected sum,
-or when its input is one MuJoCo would reject (non-finite, ``|qpos|``, ``|qvel|`` or ``|action|``
-over ``mjMAXVAL``) or its time cannot advance (``t + timestep == t``).  The one case the time cannot
-tell (a reset on the only sub-step from time 0: the reset state's time is also ``timestep``) gets
-one extra sub-step, whose time stands still if a warning fired.
+row is recomputed by the reference loop (which ignores the harmless
+warnings ``CONTACTFULL`` and ``CNSTRFULL`` and NaNs the diverging ones) when any sub-step's time
+differs from the expected sum, or when its input is unusual: an entry non-finite or over
+``mjMAXVAL`` (beyond which MuJoCo rejects qpos, qvel and ctrl), or a time that ``+ timestep``
+cannot change.  The one case the time cannot tell (a reset on the only sub-step from time 0: the
+reset state's time is also ``timestep``) gets one extra sub-step, whose time stands still if a
+warning fired.
 """
 
 from __future__ import annotations
@@ -236,28 +237,29 @@ class MuJoCoSimulator:
         if B == 0 or H == 0:
             return out
         plain = self._plain_rows(state0, actions)
-        fast = np.flatnonzero(plain)
-        redo = np.flatnonzero(~plain)
-        if fast.size:
-            ws = None if warmstart is None else warmstart[fast]
-            states, warned = self._rollout_fast(state0[fast], actions[fast], ws)
-            out[fast, 1:] = states
-            redo = np.union1d(redo, fast[warned])
+        if plain.all():  # the usual case: no copies of the inputs
+            out[:, 1:], warned = self._rollout_fast(state0, actions, warmstart)
+            redo = np.flatnonzero(warned)
+        else:
+            fast, redo = np.flatnonzero(plain), np.flatnonzero(~plain)
+            if fast.size:
+                ws = None if warmstart is None else warmstart[fast]
+                out[fast, 1:], warned = self._rollout_fast(state0[fast], actions[fast], ws)
+                redo = np.concatenate([redo, fast[warned]])
         if redo.size:
             ws = None if warmstart is None else warmstart[redo]
             out[redo] = self.rollout_sequential(state0[redo], actions[redo], ws)
         return out
 
     def _plain_rows(self, state0: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """``(B,)`` bool: rows MuJoCo takes as they are (finite, within ``mjMAXVAL``, time that
-        advances), for which a warning shows in the time of the rollout's states."""
-        lay, big = self.layout, mujoco.mjMAXVAL
-        t0 = state0[:, lay.time]
+        """``(B,)`` bool: rows MuJoCo takes as they are, for which a warning shows in the time of
+        the rollout's states: every state and action entry finite and within ``mjMAXVAL`` (MuJoCo
+        rejects qpos, qvel, ctrl beyond it), and a time that ``+ timestep`` changes."""
+        big = mujoco.mjMAXVAL
+        t0 = state0[:, self.layout.time]
         with np.errstate(invalid="ignore"):
             return (
-                np.isfinite(state0).all(axis=1)
-                & (np.abs(state0[:, lay.qpos]) <= big).all(axis=1)
-                & (np.abs(state0[:, lay.qvel]) <= big).all(axis=1)
+                (np.abs(state0) <= big).all(axis=1)
                 & (np.abs(actions) <= big).all(axis=(1, 2))
                 & (t0 + self.model.opt.timestep > t0)
             )
@@ -272,18 +274,25 @@ class MuJoCoSimulator:
         B, H = actions.shape[:2]
         ts, t = self.model.opt.timestep, self.layout.time
         nsub = H * self.frame_skip
-        expected = np.empty((B, nsub))  # the time after each sub-step, summed as MuJoCo does
-        tk = state0[:, t].copy()
-        for k in range(nsub):
-            tk += ts
-            expected[:, k] = tk
+        # the time after each sub-step, summed one timestep at a time as MuJoCo does
+        # (ufunc.accumulate adds sequentially, so the roundings are the same)
+        steps = np.full((B, nsub + 1), ts)
+        steps[:, 0] = state0[:, t]
+        expected = np.cumsum(steps, axis=1)[:, 1:]
         extra = int(nsub == 1 and bool((state0[:, t] + ts == ts).any()))
         control = np.empty((B, nsub + extra, self.nu))
         control[:, :nsub] = np.repeat(actions, self.frame_skip, axis=1)
         control[:, nsub:] = actions[:, -1:]
         states = np.empty((B, nsub + extra, self.nstate))
-        self._pool.rollout(
-            self.model, self._datas, state0, control, initial_warmstart=warmstart, state=states
+        self._pool.rollout(  # shapes, dtypes and contiguity checked above
+            [self.model] * B,
+            self._datas,
+            state0,
+            control,
+            nstep=nsub + extra,
+            initial_warmstart=warmstart,
+            state=states,
+            skip_checks=True,
         )
         warned = (states[:, :nsub, t] != expected).any(axis=1)
         if extra:  # the second sub-step did not run: a warning fired on the first
