@@ -230,6 +230,8 @@ class MuJoCoSimulator:
                 warmstart,
             )
             return torch.as_tensor(out, dtype=state0.dtype, device=state0.device)
+        if isinstance(actions, Tensor):
+            actions = actions.detach().cpu().numpy()
         state0, actions, warmstart = self._check(state0, actions, warmstart)
         B, H = actions.shape[:2]
         out = np.empty((B, H + 1, self.nstate))
