@@ -182,3 +182,32 @@ def test_bad_control_and_exploding_acceleration_are_nan(frame_skip, t0):
     np.testing.assert_array_equal(out, sim.rollout(x0, actions))  # again: counters were cleared
     one = sim(x0, actions[:, 0])  # a single action step
     assert np.isnan(one[2]).all() and np.isfinite(one[[0, 1, 3]]).all()
+
+
+@pytest.mark.parametrize("memory", ["6K", "1M"])
+def test_harmless_warnings_and_free_joints(memory):
+    # Four free boxes (nq != nv: quaternions) resting on a plane.  With a 6K arena MuJoCo raises
+    # CONTACTFULL/CNSTRFULL on every step and drops contacts, but simulates on; mujoco.rollout
+    # stops such rows, so they go to the reference loop, which carries on like a plain mj_step.
+    bodies = "".join(
+        f"<body pos='{0.3 * i} 0 0.04'><freejoint/><geom type='box' size='.1 .1 .05'/></body>"
+        for i in range(4)
+    )
+    xml = f"""<mujoco><size memory="{memory}"/><worldbody>
+    <geom type="plane" size="5 5 .1"/>{bodies}</worldbody></mujoco>"""
+    model = mujoco.MjModel.from_xml_string(xml)
+    sim = MuJoCoSimulator(model, frame_skip=2, nthread=2)
+    assert model.nq == model.nv + 4
+    d = mujoco.MjData(model)
+    x0 = np.empty((3, sim.nstate))
+    for i in range(3):
+        d.qvel[:] = 0.1 * i
+        mujoco.mj_getState(model, d, x0[i], FULL)
+    actions = np.zeros((3, 4, 0))
+    fell_back = []
+    reference = sim.rollout_sequential
+    sim.rollout_sequential = lambda *a: fell_back.append(1) or reference(*a)
+    out = sim.rollout(x0, actions)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, _mj_step_loop(model, 2, x0, actions), rtol=0, atol=1e-12)
+    assert bool(fell_back) == (memory == "6K")
