@@ -16,31 +16,42 @@ differences of the whole ``frame_skip`` step instead (``2 (nx + nu)`` extra step
 Limitation: the state must be a vector space, so models whose ``nq != nv`` (free or ball joints,
 i.e. quaternions) are rejected — ``mjd_transitionFD`` differentiates in the tangent space there.
 
-Everything runs in NumPy float64 on the CPU, one batch row after another; the torch interface
-(:meth:`__call__`, :meth:`jacobians`) converts at the boundary, so an instance can be passed to
-:func:`control.ddp.ilqr` as ``dynamics=model, derivatives="analytic", jacobians=model.jacobians``.
+Batched evaluation (everything in NumPy float64 on the CPU; the torch interface converts at the
+boundary, so an instance can be passed to :func:`control.ddp.ilqr` as ``dynamics=model,
+derivatives="analytic", jacobians=model.jacobians``):
+
+* :meth:`MuJoCoDynamics.step_numpy` maps ``x`` to MuJoCo's full physics state (``time = 0``, every
+  other input at the model's defaults) and makes one ``mujoco.rollout`` call over the batch through
+  :class:`control.mujoco_rollout.MuJoCoSimulator` (``nthread`` C++ threads);
+  :meth:`~MuJoCoDynamics.step_numpy_sequential` is the reference loop of ``mj_step`` (equal
+  bit for bit, tested).
+* :meth:`MuJoCoDynamics.jacobians_numpy` splits the batch over ``nthread`` Python threads, each
+  with its own ``MjData`` (``mjd_transitionFD`` and ``mj_step`` release the GIL, so the threads
+  run in parallel); every row starts from the same inputs (``qacc_warmstart = 0``, ``time = 0``),
+  so the result equals :meth:`~MuJoCoDynamics.jacobians_numpy_sequential` exactly.
+
+Diverging rows: a row whose step is NaN (non-finite input, or a MuJoCo divergence warning
+``BADQPOS``/``BADQVEL``/``BADQACC``/``BADCTRL`` during the step, see
+:mod:`control.mujoco_rollout`) gets NaN Jacobians, ``A`` and ``B`` whole; so does a row where such a
+warning fires in any of the perturbed evaluations of the finite differences (MuJoCo reset the data
+there, so the differences are not derivatives of the physics).  Nothing is raised: NaN rows are
+for the caller (e.g. the line search of :func:`control.ddp.ilqr`) to reject, as for the step.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
 import torch
 
+from control.mujoco_rollout import FULLPHYSICS, MuJoCoSimulator, clear_divergence, diverged
+
 Tensor = torch.Tensor
 
 __all__ = ["MuJoCoDynamics"]
-
-# MuJoCo warnings after which the step did not simulate the given (x, u): bad qpos/qvel/qacc
-# reset the data (mj_resetData, which also zeroes the warning counters); a bad ctrl is zeroed.
-_DIVERGED = (
-    mujoco.mjtWarning.mjWARN_BADQPOS,
-    mujoco.mjtWarning.mjWARN_BADQVEL,
-    mujoco.mjtWarning.mjWARN_BADQACC,
-    mujoco.mjtWarning.mjWARN_BADCTRL,
-)
 
 
 class MuJoCoDynamics:
@@ -68,6 +79,7 @@ class MuJoCoDynamics:
         fd_eps: float = 1e-6,
         centered: bool = True,
         jacobian_method: str = "auto",
+        nthread: int = 1,
     ) -> None:
         if not isinstance(model, mujoco.MjModel):
             raise TypeError(f"model must be a mujoco.MjModel, got {type(model).__name__}")
@@ -99,8 +111,12 @@ class MuJoCoDynamics:
         self.nq, self.nv, self.na, self.nu = model.nq, model.nv, model.na, model.nu
         self.nx = self.nq + self.nv + self.na
         self.dt = float(model.opt.timestep) * self.frame_skip
-        self._A = np.zeros((2 * self.nv + self.na, 2 * self.nv + self.na))
-        self._B = np.zeros((2 * self.nv + self.na, self.nu))
+        self.simulator = MuJoCoSimulator(model, self.frame_skip, nthread=nthread)
+        self.nthread = self.simulator.nthread
+        self._fd_datas = [mujoco.MjData(model) for _ in range(self.nthread)]
+        self._template = np.empty(self.simulator.nstate)  # defaults of a fresh MjData, time 0
+        mujoco.mj_getState(model, mujoco.MjData(model), self._template, FULLPHYSICS)
+        self._template[self.simulator.layout.time] = 0.0
 
     @classmethod
     def from_env(cls, env: object, **kwargs: object) -> MuJoCoDynamics:
@@ -124,8 +140,7 @@ class MuJoCoDynamics:
         """``[qpos, qvel, act]`` ``(nx,)`` of an ``MjData`` (e.g. a Gymnasium env's data)."""
         return np.concatenate([data.qpos, data.qvel, data.act]).astype(np.float64)
 
-    def _set(self, x: np.ndarray, u: np.ndarray) -> None:
-        d = self.data
+    def _set(self, d: mujoco.MjData, x: np.ndarray, u: np.ndarray) -> None:
         d.qpos[:] = x[: self.nq]
         d.qvel[:] = x[self.nq : self.nq + self.nv]
         if self.na:
@@ -143,14 +158,34 @@ class MuJoCoDynamics:
             raise ValueError(f"u must have shape ({x.shape[0]}, {self.nu}), got {u.shape}")
         return x, u
 
+    def to_physics_state(self, x: np.ndarray) -> np.ndarray:
+        """``x = [qpos, qvel, act] (B, nx) -> (B, nstate)`` full physics state at ``time = 0``."""
+        lay = self.simulator.layout
+        full = np.tile(self._template, (x.shape[0], 1))
+        full[:, lay.qpos] = x[:, : self.nq]
+        full[:, lay.qvel] = x[:, self.nq : self.nq + self.nv]
+        full[:, lay.act] = x[:, self.nq + self.nv :]
+        return full
+
+    def from_physics_state(self, full: np.ndarray) -> np.ndarray:
+        """``(B, nstate) -> x = [qpos, qvel, act] (B, nx)``."""
+        lay = self.simulator.layout
+        return np.concatenate([full[:, lay.qpos], full[:, lay.qvel], full[:, lay.act]], axis=1)
+
     # ---- NumPy interface -----------------------------------------------------------------
     def step_numpy(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``x (B, nx), u (B, nu) -> x_next (B, nx)`` after ``frame_skip`` MuJoCo steps.
 
-        Rows whose input is non-finite, or whose simulation diverges (MuJoCo's warnings
-        ``BADQPOS``/``BADQVEL``/``BADQACC`` reset the data, ``BADCTRL`` zeroes the control), return
-        NaN rather than a silently reset state.
+        One ``mujoco.rollout`` call for the batch.  Rows whose input is non-finite, or whose
+        simulation diverges (MuJoCo's warnings ``BADQPOS``/``BADQVEL``/``BADQACC`` reset the data,
+        ``BADCTRL`` zeroes the control), return NaN rather than a silently reset state.
         """
+        x, u = self._check(x, u)
+        full = self.simulator.rollout(self.to_physics_state(x), u[:, None])
+        return self.from_physics_state(full[:, 1])
+
+    def step_numpy_sequential(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Reference of :meth:`step_numpy`: a Python loop of ``mj_step`` over the rows."""
         x, u = self._check(x, u)
         out = np.empty_like(x)
         m, d = self.model, self.data
@@ -158,50 +193,96 @@ class MuJoCoDynamics:
             if not (np.isfinite(x[i]).all() and np.isfinite(u[i]).all()):
                 out[i] = np.nan
                 continue
-            self._set(x[i], u[i])
-            for w in _DIVERGED:
-                d.warning[w].number = 0
+            self._set(d, x[i], u[i])
+            clear_divergence(d)
             mujoco.mj_step(m, d, nstep=self.frame_skip)
-            if any(d.warning[w].number for w in _DIVERGED):
-                out[i] = np.nan
-            else:
-                out[i] = self.get_state(d)
+            out[i] = np.nan if diverged(d) else self.get_state(d)
         return out
 
     def jacobians_numpy(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(A (B, nx, nx), B (B, nx, nu))`` of :meth:`step_numpy` via ``mjd_transitionFD``."""
+        """``(A (B, nx, nx), B (B, nx, nu))`` of :meth:`step_numpy`; NaN for diverging rows.
+
+        ``mjd_transitionFD`` chained over ``frame_skip``, the rows split over ``nthread``
+        threads (or central differences of the batched step, see ``jacobian_method``).
+        """
         x, u = self._check(x, u)
-        N = x.shape[0]
         if self.jacobian_method == "central":
             return self._central_jacobians(x, u)
+        N = x.shape[0]
         A_out = np.empty((N, self.nx, self.nx))
         B_out = np.empty((N, self.nx, self.nu))
-        m, d = self.model, self.data
-        for i in range(N):
-            self._set(x[i], u[i])
-            A_tot = np.eye(self.nx)
-            B_tot = np.zeros((self.nx, self.nu))
+        chunks = [c for c in np.array_split(np.arange(N), self.nthread) if c.size]
+        if len(chunks) <= 1:
+            self._fd_rows(self._fd_datas[0], x, u, np.arange(N), A_out, B_out)
+            return A_out, B_out
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            jobs = [
+                pool.submit(self._fd_rows, self._fd_datas[k], x, u, rows, A_out, B_out)
+                for k, rows in enumerate(chunks)
+            ]
+            for job in jobs:
+                job.result()
+        return A_out, B_out
+
+    def jacobians_numpy_sequential(
+        self, x: np.ndarray, u: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Reference of :meth:`jacobians_numpy` (``transitionFD``): one loop on one ``MjData``."""
+        x, u = self._check(x, u)
+        if self.jacobian_method == "central":
+            raise ValueError("jacobians_numpy_sequential needs jacobian_method='transitionFD'")
+        N = x.shape[0]
+        A_out = np.empty((N, self.nx, self.nx))
+        B_out = np.empty((N, self.nx, self.nu))
+        self._fd_rows(self.data, x, u, np.arange(N), A_out, B_out)
+        return A_out, B_out
+
+    def _fd_rows(
+        self,
+        d: mujoco.MjData,
+        x: np.ndarray,
+        u: np.ndarray,
+        rows: np.ndarray,
+        A_out: np.ndarray,
+        B_out: np.ndarray,
+    ) -> None:
+        """``mjd_transitionFD`` Jacobians of ``rows`` on ``d``, written into ``A_out``/``B_out``."""
+        m, nx = self.model, self.nx
+        A = np.zeros((nx, nx))
+        Bj = np.zeros((nx, self.nu))
+        for i in rows:
+            if not (np.isfinite(x[i]).all() and np.isfinite(u[i]).all()):
+                A_out[i], B_out[i] = np.nan, np.nan
+                continue
+            self._set(d, x[i], u[i])
+            clear_divergence(d)
+            A_tot = np.eye(nx)
+            B_tot = np.zeros((nx, self.nu))
             for j in range(self.frame_skip):
-                mujoco.mjd_transitionFD(
-                    m, d, self.fd_eps, self.centered, self._A, self._B, None, None
-                )
-                A_tot = self._A @ A_tot
-                B_tot = self._A @ B_tot + self._B
+                mujoco.mjd_transitionFD(m, d, self.fd_eps, self.centered, A, Bj, None, None)
+                A_tot = A @ A_tot
+                B_tot = A @ B_tot + Bj
                 if j + 1 < self.frame_skip:
                     mujoco.mj_step(m, d)
-            A_out[i], B_out[i] = A_tot, B_tot
-        return A_out, B_out
+            if diverged(d) or not (np.isfinite(A_tot).all() and np.isfinite(B_tot).all()):
+                A_out[i], B_out[i] = np.nan, np.nan
+            else:
+                A_out[i], B_out[i] = A_tot, B_tot
 
     def _central_jacobians(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         N, nx, nu = x.shape[0], self.nx, self.nu
         d = nx + nu
         z = np.concatenate([x, u], axis=1)
         h = self.fd_eps * (1.0 + np.abs(z))  # (N, d)
-        pert = np.eye(d)[None] * h[:, None, :]  # (N, d, d)
-        zz = np.concatenate([z[:, None] + pert, z[:, None] - pert], axis=1).reshape(-1, d)
-        out = self.step_numpy(zz[:, :nx], zz[:, nx:]).reshape(N, 2, d, nx)
-        J = (out[:, 0] - out[:, 1]) / (2.0 * h[:, :, None])  # (N, d, nx)
+        with np.errstate(invalid="ignore"):  # NaN rows stay NaN (their step is NaN too)
+            pert = np.eye(d)[None] * h[:, None, :]  # (N, d, d)
+            zz = np.concatenate([z[:, None] + pert, z[:, None] - pert, z[:, None]], axis=1)
+        out = self.step_numpy(zz[..., :nx].reshape(-1, nx), zz[..., nx:].reshape(-1, nu))
+        out = out.reshape(N, 2 * d + 1, nx)
+        J = (out[:, :d] - out[:, d : 2 * d]) / (2.0 * h[:, :, None])  # (N, d, nx)
         J = J.transpose(0, 2, 1)
+        bad = ~(np.isfinite(out).all(axis=(1, 2)) & np.isfinite(J).all(axis=(1, 2)))
+        J[bad] = np.nan  # a diverging nominal or perturbed step: no derivative
         return np.ascontiguousarray(J[:, :, :nx]), np.ascontiguousarray(J[:, :, nx:])
 
     # ---- torch interface (for control.ddp.ilqr) ------------------------------------------

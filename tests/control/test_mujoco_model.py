@@ -108,3 +108,65 @@ def test_diverging_steps_return_nan_every_time():
         out = md.step_numpy(np.array([x]), np.array([[u]]))
         assert np.isnan(out).all(), (x, u, out)
     np.testing.assert_array_equal(md.step_numpy(np.array([[0.3, 1.0]]), np.zeros((1, 1))), ok)
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    env = gym.make("HalfCheetah-v5")  # Euler integrator: mjd_transitionFD applies, frame_skip 5
+    yield env
+    env.close()
+
+
+def _cheetah_batch(md: MuJoCoDynamics, B: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([0.1 * rng.normal(size=(B, md.nq)), rng.normal(size=(B, md.nv))], axis=1)
+    return x, rng.uniform(-1, 1, size=(B, md.nu))
+
+
+@pytest.mark.parametrize("nthread", [1, 2, 3])
+def test_batched_step_and_parallel_jacobians_equal_sequential(cheetah, nthread):
+    md = MuJoCoDynamics.from_env(cheetah, nthread=nthread)
+    assert (md.jacobian_method, md.frame_skip) == ("transitionFD", 5)
+    x, u = _cheetah_batch(md, 7, seed=nthread)
+    np.testing.assert_array_equal(md.step_numpy(x, u), md.step_numpy_sequential(x, u))
+    A, B = md.jacobians_numpy(x, u)
+    A_ref, B_ref = md.jacobians_numpy_sequential(x, u)
+    np.testing.assert_array_equal(A, A_ref)
+    np.testing.assert_array_equal(B, B_ref)
+    # and against a plain loop of mjd_transitionFD on a fresh MjData, chained over frame_skip
+    m = cheetah.unwrapped.model
+    d = mujoco.MjData(m)
+    Aj, Bj = np.zeros((md.nx, md.nx)), np.zeros((md.nx, md.nu))
+    for i in (0, 6):
+        d.qpos[:], d.qvel[:], d.ctrl[:] = x[i, : md.nq], x[i, md.nq :], u[i]
+        d.qacc_warmstart[:] = 0.0
+        A_i, B_i = np.eye(md.nx), np.zeros((md.nx, md.nu))
+        for _ in range(md.frame_skip):
+            mujoco.mjd_transitionFD(m, d, md.fd_eps, True, Aj, Bj, None, None)
+            A_i, B_i = Aj @ A_i, Aj @ B_i + Bj
+            mujoco.mj_step(m, d)
+        np.testing.assert_allclose(A[i], A_i, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(B[i], B_i, rtol=0, atol=1e-12)
+
+
+def test_jacobians_are_nan_exactly_where_the_step_is(cheetah, pendulum_env):
+    # Issue 15, class 3: a NaN state or a huge velocity gave finite Jacobians and a NaN step.
+    for md in (
+        MuJoCoDynamics.from_env(cheetah, nthread=2),  # transitionFD, threads
+        MuJoCoDynamics.from_env(pendulum_env, nthread=2),  # RK4: central differences
+    ):
+        x, u = _cheetah_batch(md, 5, seed=7) if md.nq == 9 else (np.zeros((5, 4)), np.zeros((5, 1)))
+        x[1, 0] = np.nan
+        x[2, md.nq :] = 1e11  # MuJoCo's BADQVEL
+        u[3, 0] = np.inf
+        step = md.step_numpy(x, u)
+        bad = ~np.isfinite(step).all(axis=1)
+        assert bad.tolist() == [False, True, True, True, False]
+        A, B = md.jacobians_numpy(x, u)
+        assert np.isnan(A[bad]).all() and np.isnan(B[bad]).all()
+        assert np.isfinite(A[~bad]).all() and np.isfinite(B[~bad]).all()
+        A_ok, B_ok = md.jacobians_numpy(x[~bad], u[~bad])  # bad rows leave the others alone
+        np.testing.assert_array_equal(A[~bad], A_ok)
+        np.testing.assert_array_equal(B[~bad], B_ok)
+        fx, fu = md.jacobians(torch.tensor(x), torch.tensor(u))
+        assert torch.isnan(fx[1]).all() and torch.isnan(fu[2]).all()
