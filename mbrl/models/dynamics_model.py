@@ -429,4 +429,9 @@ def _checked_contents(
     for name, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise _bad_file(path, f"state_dict[{name!r}] contains NaN or infinite values")
+        if name.endswith("normalizer.std") and not bool((value > 0).all()):
+            raise _bad_file(path, f"state_dict[{name!r}]: a normaliser std must be positive")
+    mask = state.get("elite_mask")
+    if mask is not None and mask.dtype != torch.bool:
+        raise _bad_file(path, f"state_dict['elite_mask']: expected bool, got {mask.dtype}")
     return dict(cfg), state

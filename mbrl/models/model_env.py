@@ -25,7 +25,8 @@ their last finite state instead (so ``DynamicsModel.predict`` never sees NaN inp
 rollout), and ``diverged`` flags them. The other particles are not affected.
 
 A plain callable model's output is checked every step (a tensor of floating dtype and shape
-``(B, obs_dim)``, the shape of ``obs``); so is the reward function's (``(B,)``).
+``(B, obs_dim)``, the shape of ``obs``); so are the reward and termination functions' (``(B,)``)
+and an ensemble's ``sample`` (``(E, N, obs_dim)``).
 """
 
 from __future__ import annotations
@@ -375,7 +376,10 @@ class ModelEnv:
                 reward = self._reward(obs, act, next_obs, learned)
             else:
                 next_obs, reward = self.step(obs, act, generator)
-            term = self.termination_fn(obs, act, next_obs).reshape(rows).to(torch.bool)
+            term = self.termination_fn(obs, act, next_obs)
+            if not (isinstance(term, Tensor) and term.numel() == rows):
+                raise _bad_output("termination_fn", term, "(B,)", (rows,))
+            term = term.reshape(rows).to(torch.bool)
             if not on_cpu or bool(done.any()):
                 reward = torch.where(done, torch.zeros_like(reward), reward)
                 next_obs = torch.where(done[:, None], obs, next_obs)

@@ -277,6 +277,30 @@ def test_nan_weights_are_rejected(tmp_path):
         DynamicsModel.load(path)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("input_normalizer.std", 0.0, "std must be positive"),
+        ("output_normalizer.std", -1.0, "std must be positive"),
+        ("output_normalizer.mean", float("inf"), "NaN or infinite"),
+        ("ensemble.max_logvar", float("nan"), "NaN or infinite"),
+    ],
+)
+def test_bad_stored_values_are_rejected(tmp_path, key, value, match):
+    from mbrl.util.io import load_verified, save_verified
+
+    _, path = saved(tmp_path)
+    payload = load_verified(path, "DynamicsModel checkpoint", 2)
+    payload["state_dict"][key].view(-1)[0] = value
+    save_verified(payload, path, "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match=match):
+        DynamicsModel.load(path)
+    payload["state_dict"][key] = payload["state_dict"][key][:1]  # wrong shape
+    save_verified(payload, path, "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match="do not fit|NaN|positive"):
+        DynamicsModel.load(path)
+
+
 def test_format_version_is_read(tmp_path):
     from mbrl.util.io import load_verified, save_verified
 

@@ -207,6 +207,29 @@ def test_reward_output_is_checked():
         env.rollout_returns(torch.zeros(5, 2), torch.zeros(5, 3, 1))
 
 
+def test_termination_output_is_checked():
+    env = ModelEnv(lambda o, a: o, reward_fn=reward_fn, termination_fn=lambda o, a, n: n)
+    with pytest.raises(ValueError, match=r"termination_fn: .*expected .*\(5,\)"):
+        env.rollout_returns(torch.zeros(5, 2), torch.zeros(5, 3, 1))
+
+
+class BadEnsemble:
+    num_members = 2
+
+    def predict(self, obs, act):
+        raise NotImplementedError
+
+    def sample(self, obs, act, generator=None):
+        return obs[..., :1], None  # wrong: (E, N, 1) instead of (E, N, obs_dim)
+
+
+@pytest.mark.parametrize("propagation", ["tsinf", "ts1", "random_model"])
+def test_ensemble_sample_output_is_checked(propagation):
+    env = ModelEnv(BadEnsemble(), reward_fn=reward_fn, propagation=propagation)
+    with pytest.raises(ValueError, match=r"model.sample: .*expected .*\(E, N, obs_dim\)"):
+        env.rollout_returns(torch.zeros(4, 2), torch.zeros(4, 3, 1))
+
+
 def test_numpy_model_is_not_accepted_silently():
     env = ModelEnv(lambda o, a: np.asarray(o), reward_fn=reward_fn)
     with pytest.raises(ValueError, match="numpy.ndarray"):
