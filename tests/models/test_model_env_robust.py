@@ -150,12 +150,14 @@ def test_mcts_with_a_diverging_ensemble():
         horizon=3,
         action_low=[-1.0],
         action_high=[1.0],
-        simulations=16,
-        rollout_horizon=5,
+        simulations=32,
+        rollout_horizon=16,
+        rollouts_per_leaf=1,
     )
-    # the model drifts x up by ~0.012 per step: from x0 = 1.93 the rollouts of the deeper leaves
-    # pass THRESHOLD and diverge (those leaves become invalid); planning must go on
-    res = planner.plan(torch.tensor([1.93, -1.0]), generator=torch.Generator().manual_seed(0))
+    # the model drifts x up by ~0.012 per step: from x0 = 1.8 some random-policy rollouts pass
+    # THRESHOLD mid-rollout (this used to raise "obs: contains NaN"); their leaves become
+    # invalid, the others are kept and planning goes on
+    res = planner.plan(torch.tensor([1.8, -1.0]), generator=torch.Generator().manual_seed(0))
     assert math.isfinite(res.value)
 
 
