@@ -368,7 +368,13 @@ class DynamicsModel(nn.Module):
                 )
             import envs  # local import: the model package does not otherwise need the tasks
 
-            obs_preprocess_fn = envs.get_task(cfg["task_name"]).obs_preprocess_fn
+            try:
+                obs_preprocess_fn = envs.get_task(cfg["task_name"]).obs_preprocess_fn
+            except KeyError as exc:
+                raise ValueError(
+                    f"obs_preprocess_fn: the saved model names task {cfg['task_name']!r}, which "
+                    "is not registered; pass the model's obs_preprocess_fn to DynamicsModel.load"
+                ) from exc
         if not has_pre and obs_preprocess_fn is not None:
             raise ValueError("obs_preprocess_fn: the saved model used no observation preprocessor")
         try:
@@ -422,6 +428,16 @@ def _checked_contents(
     if not isinstance(cfg, dict) or set(cfg) != _CONFIG_KEYS:
         got = sorted(cfg) if isinstance(cfg, dict) else type(cfg).__name__
         raise _bad_file(path, f"config: expected keys {sorted(_CONFIG_KEYS)}, got {got}")
+    for key in ("learn_reward", "use_elites", "has_obs_preprocess"):
+        if not isinstance(cfg[key], bool):
+            raise _bad_file(path, f"config[{key!r}]: expected a bool, got {cfg[key]!r}")
+    if cfg["task_name"] is not None and not isinstance(cfg["task_name"], str):
+        raise _bad_file(
+            path, f"config['task_name']: expected a str or None, got {cfg['task_name']!r}"
+        )
+    fd = cfg["feature_dim"]
+    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 1:
+        raise _bad_file(path, f"config['feature_dim']: expected a positive int, got {fd!r}")
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
     ):

@@ -325,6 +325,10 @@ def test_format_version_is_read(tmp_path):
         ("hidden", 10**7, "do not fit"),
         ("obs_dim", -1, "invalid configuration"),
         ("activation", "no-such", "invalid configuration"),
+        ("learn_reward", "yes", "learn_reward.*expected a bool"),
+        ("use_elites", 1, "use_elites.*expected a bool"),
+        ("task_name", 5, "task_name.*expected a str"),
+        ("feature_dim", "x", "feature_dim.*expected a positive int"),
     ],
 )
 def test_config_is_checked_before_allocating(tmp_path, key, value, match):

@@ -261,3 +261,26 @@ def test_policy_rollout_rejects_bad_horizon(horizon):
     env = ModelEnv(lambda o, a: o, reward_fn=reward_fn)
     with pytest.raises(ValueError, match="horizon"):
         env.rollout(torch.zeros(2, 2), policy=lambda o: torch.zeros(2, 1), horizon=horizon)
+
+
+@pytest.mark.parametrize("propagation", PROPAGATIONS)
+def test_diverging_particles_with_a_learned_reward(propagation):
+    model = make_model(nan_above_threshold, learn_reward=True)
+    env = ModelEnv(model, propagation=propagation)
+    assert env.use_learned_reward
+    res = env.rollout_returns(
+        start_states(), 0.1 * torch.ones(8, 4, 1), generator=torch.Generator().manual_seed(0)
+    )
+    assert res.diverged.tolist() == BAD.tolist()
+    assert torch.isfinite(res.returns[~BAD]).all()
+
+
+def test_bfloat16_planning_with_one_nan_member():
+    model = nan_member(make_model())
+    env = ModelEnv(model, reward_fn=reward_fn, propagation="tsinf")
+    objective = SequenceObjective(env, num_particles=1, precision="bfloat16")
+    planner = RandomShootingPlanner(
+        objective, horizon=3, action_low=[-1.0], action_high=[1.0], population=16
+    )
+    res = planner.plan(torch.tensor([0.1, -0.2]), generator=torch.Generator().manual_seed(0))
+    assert math.isfinite(res.value)
