@@ -366,7 +366,7 @@ class ModelEnv:
         diverged = run.no_divergence()
         # on CPU the masking below is skipped while no particle has terminated (diverged) - it
         # would change nothing; on an accelerator the check would cost a synchronisation
-        on_cpu = run.obs0.device.type == "cpu"
+        on_cpu = not _branch_free(run.obs0.device)
         any_diverged = False
         obs = run.obs0
         for t in range(run.horizon):
@@ -465,7 +465,7 @@ def _nonfinite_rows(x: Tensor) -> tuple[Tensor, bool]:
     unconditionally.
     """
     flat = x.reshape(x.shape[0], -1)
-    if x.device.type != "cpu":
+    if _branch_free(x.device):
         return ~torch.isfinite(flat).all(dim=1), False
     bad = ~torch.isfinite(flat.sum(dim=1))
     if not bool(bad.any()):
@@ -473,6 +473,12 @@ def _nonfinite_rows(x: Tensor) -> tuple[Tensor, bool]:
     rows = bad.nonzero().squeeze(1)
     bad[rows] = ~torch.isfinite(flat[rows]).all(dim=1)
     return bad, bool(bad.any())
+
+
+def _branch_free(device: torch.device) -> bool:
+    """Mask unconditionally on ``device`` instead of testing first (True off CPU, where reading
+    a flag back would cost a synchronisation)."""
+    return device.type != "cpu"
 
 
 def _describe(x: object) -> str:

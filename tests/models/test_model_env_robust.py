@@ -284,3 +284,34 @@ def test_bfloat16_planning_with_one_nan_member():
     )
     res = planner.plan(torch.tensor([0.1, -0.2]), generator=torch.Generator().manual_seed(0))
     assert math.isfinite(res.value)
+
+
+@pytest.mark.parametrize("propagation", PROPAGATIONS)
+def test_branch_free_path_equals_the_cpu_path(monkeypatch, propagation):
+    """The accelerator path (mask every step, never read a flag back) gives the CPU results."""
+    import mbrl.models.model_env as me
+
+    model = make_model(nan_above_threshold)
+    env = ModelEnv(
+        model,
+        reward_fn=reward_fn,
+        termination_fn=lambda o, a, n: n[..., 1] > 0.3,
+        propagation=propagation,
+    )
+    obs0, actions = start_states(), 0.1 * torch.ones(8, 5, 1)
+
+    def run():
+        ro = env.rollout(obs0, actions, generator=torch.Generator().manual_seed(0))
+        res = env.rollout_returns(obs0, actions, generator=torch.Generator().manual_seed(0))
+        return ro, res
+
+    ro_cpu, res_cpu = run()
+    assert ro_cpu.terminated.any() and ro_cpu.diverged.any()
+    monkeypatch.setattr(me, "_branch_free", lambda device: True)
+    ro_acc, res_acc = run()
+    for a, b in zip(
+        (ro_cpu.obs, ro_cpu.rewards, ro_cpu.terminated, ro_cpu.diverged, *res_cpu[:2]),
+        (ro_acc.obs, ro_acc.rewards, ro_acc.terminated, ro_acc.diverged, *res_acc[:2]),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, equal_nan=True)
