@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from envs.task import ObsPreprocessFn, RewardFn, Task, TerminationFn
+from envs.task import AtLeastFloat32, ObsPreprocessFn, RewardFn, Task, TerminationFn
 
 Tensor = torch.Tensor
 
@@ -112,31 +112,6 @@ class CheckedActions(gym.Wrapper):
         if act.dtype.kind == "f" and not np.isfinite(act).all():
             raise ValueError(f"action: contains NaN or inf, got {act.tolist()}")
         return self.env.step(action)
-
-
-class AtLeastFloat32:
-    """Call ``fn(obs, act, next_obs)`` with float16/bfloat16 tensors upcast to float32.
-
-    Wraps a task's ``reward_fn`` / ``termination_fn`` (picklable if ``fn`` is). Half-precision
-    arithmetic loses what the inputs still hold (e.g. ``x' - x`` at ``x`` about 50, divided by
-    ``dt``); in float32 the only error left is the inputs' own rounding.
-    """
-
-    def __init__(self, fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
-        self.fn = fn
-
-    def __call__(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
-        """``fn(obs, act, next_obs)``; low-precision floating tensors go in as float32."""
-        if _low(obs) or _low(act) or _low(next_obs):
-            obs, act, next_obs = (t.float() if _low(t) else t for t in (obs, act, next_obs))
-        return self.fn(obs, act, next_obs)
-
-    def __repr__(self) -> str:
-        return f"AtLeastFloat32({self.fn!r})"
-
-
-def _low(t: Any) -> bool:
-    return isinstance(t, torch.Tensor) and t.dtype in (torch.float16, torch.bfloat16)
 
 
 def check_finite_kwargs(kwargs: Mapping[str, Any]) -> None:
