@@ -81,3 +81,9 @@ def test_write_into_a_path_whose_parent_is_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"path: .*file/sub/a\.bin.*is a file"):
         write_verified(tmp_path / "file" / "sub" / "a.bin", b"x", "thing", 1)
+
+
+def test_write_onto_a_directory_names_it(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"path: .*d' is a directory"):
+        write_verified(tmp_path / "d", b"x", "thing", 1)
