@@ -227,8 +227,7 @@ class ModelEnv:
         n = -(-b // e)
         pad = n * e - b
         if pad:
-            obs = torch.cat([obs, obs[:pad]], 0)
-            act = torch.cat([act, act[:pad]], 0)
+            obs, act = _pad_rows(obs, pad), _pad_rows(act, pad)
         if self.propagation == "ts1":
             perm = torch.randperm(n * e, generator=generator, device=_gen_device(generator))
             perm = perm.to(obs.device)
@@ -339,7 +338,7 @@ class ModelEnv:
             perm = _tsinf_grouping(b, self.model.num_members, obs0.device)
             pad = perm.numel() - b
             if pad:
-                obs0 = torch.cat([obs0, obs0[:pad]], 0)
+                obs0 = _pad_rows(obs0, pad)
             obs0 = obs0[perm]
         groups = self.model.num_members if perm is not None else 1
         return _Run(obs0, int(horizon), b, perm, groups, member)
@@ -360,7 +359,7 @@ class ModelEnv:
         if actions is not None and run.perm is not None:
             pad = rows - actions.shape[0]
             if pad:
-                actions = torch.cat([actions, actions[:pad]], 0)
+                actions = _pad_rows(actions, pad)
             actions = actions[run.perm]
         done = torch.zeros(rows, dtype=torch.bool, device=run.obs0.device)
         diverged = run.no_divergence()
@@ -518,6 +517,13 @@ def _empty_rollout(obs0: Tensor, actions: Tensor, member: Tensor | None) -> Roll
         member=member,
         diverged=torch.zeros(b, dtype=torch.bool, device=obs0.device),
     )
+
+
+def _pad_rows(x: Tensor, pad: int) -> Tensor:
+    """``x (B, ...)`` followed by ``pad`` copies of its rows, cycling (``pad`` may exceed B)."""
+    if pad <= x.shape[0]:
+        return torch.cat([x, x[:pad]], 0)
+    return torch.cat([x, x[torch.arange(pad, device=x.device) % x.shape[0]]], 0)
 
 
 def _tsinf_grouping(b: int, e: int, device: torch.device) -> Tensor:

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from mbrl.models import PROPAGATIONS, DynamicsModel, ModelEnv
-from mbrl.planning import CEMPlanner, MCTSPlanner, RandomShootingPlanner, SequenceObjective
+from mbrl.planning import (
+    CEMPlanner,
+    ICEMPlanner,
+    MCTSPlanner,
+    MPPIPlanner,
+    RandomShootingPlanner,
+    SequenceObjective,
+)
 
 THRESHOLD = 2.0  # the model below predicts NaN for every state with obs[0] > THRESHOLD
 
@@ -108,12 +115,16 @@ def nan_member(model, member=1):
     return model
 
 
-@pytest.mark.parametrize("planner_cls", [RandomShootingPlanner, CEMPlanner])
+@pytest.mark.parametrize(
+    "planner_cls", [RandomShootingPlanner, CEMPlanner, ICEMPlanner, MPPIPlanner]
+)
 def test_plan_with_one_nan_member_skips_its_candidates(planner_cls):
     model = nan_member(make_model())
     env = ModelEnv(model, reward_fn=reward_fn, propagation="tsinf")
     objective = SequenceObjective(env, num_particles=1)
     kwargs = {"population": 16} if planner_cls is RandomShootingPlanner else {}
+    if planner_cls is ICEMPlanner:
+        kwargs = {"population": 32, "num_elites": 4}
     planner = planner_cls(objective, horizon=3, action_low=[-1.0], action_high=[1.0], **kwargs)
     res = planner.plan(
         torch.tensor([0.1, -0.2]), generator=torch.Generator().manual_seed(0)
@@ -124,7 +135,7 @@ def test_plan_with_one_nan_member_skips_its_candidates(planner_cls):
     assert torch.isinf(scores[1::4]).all() and torch.isfinite(scores[0::4]).all()
 
 
-@pytest.mark.parametrize("propagation", ["tsinf", "ts1", "expectation"])
+@pytest.mark.parametrize("propagation", PROPAGATIONS)
 def test_plan_with_all_nan_weights_says_every_candidate_diverged(propagation):
     model = make_model()
     with torch.no_grad():
@@ -315,3 +326,26 @@ def test_branch_free_path_equals_the_cpu_path(monkeypatch, propagation):
         strict=True,
     ):
         torch.testing.assert_close(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("propagation", ["tsinf", "ts1"])
+@pytest.mark.parametrize("batch", [1, 2, 3, 5])
+def test_fewer_particles_than_members(propagation, batch):
+    """B < E (e.g. MPPI scoring its single mean sequence): padding cycles over the B rows."""
+    model = make_model()  # 4 members
+    env = ModelEnv(model, reward_fn=reward_fn, propagation=propagation)
+    obs0 = torch.randn(batch, 2, generator=torch.Generator().manual_seed(0))
+    actions = torch.zeros(batch, 3, 1)
+    ro = env.rollout(obs0, actions, generator=torch.Generator().manual_seed(1))
+    assert ro.obs.shape == (batch, 4, 2) and torch.isfinite(ro.obs).all()
+    res = env.rollout_returns(obs0, actions, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(res.returns, ro.returns())
+    if propagation == "tsinf":
+        assert ro.member.tolist() == [b % 4 for b in range(batch)]
+        # particle b follows member b % 4: its first step is a draw from that member
+        pred = model.predict(obs0, actions[:, 0])
+        for b in range(batch):
+            dev = (ro.obs[b, 1] - pred.next_obs_mean[b % 4, b]).abs()
+            assert (dev <= 6 * pred.next_obs_var[b % 4, b].sqrt()).all()
+    closed = env.rollout(obs0, policy=lambda o: torch.zeros(o.shape[0], 1), horizon=2)
+    assert closed.obs.shape == (batch, 3, 2)
