@@ -368,6 +368,7 @@ class ModelEnv:
         on_cpu = not _branch_free(run.obs0.device)
         any_diverged = False
         obs = run.obs0
+        nan = torch.tensor(float("nan"), dtype=obs.dtype, device=obs.device)
         for t in range(run.horizon):
             act = actions[:, t] if actions is not None else policy(obs)  # type: ignore[misc]
             if run.perm is not None:
@@ -387,10 +388,9 @@ class ModelEnv:
             if not on_cpu or any_bad or any_diverged:
                 any_diverged = True
                 diverged = diverged | bad
-                nan = torch.tensor(float("nan"), dtype=next_obs.dtype, device=next_obs.device)
                 reward = torch.where(diverged, nan.to(reward.dtype), reward)
                 state = torch.where(diverged[:, None], obs, next_obs)  # last finite state
-                next_obs = torch.where(diverged[:, None], nan, next_obs)
+                next_obs = torch.where(diverged[:, None], nan.to(next_obs.dtype), next_obs)
             else:
                 state = next_obs
             yield act, next_obs, reward, done, diverged
