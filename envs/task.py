@@ -2,7 +2,9 @@
 
 Reward, termination and (for analytic systems) dynamics functions are batched torch functions:
 they accept tensors with any number of leading batch dimensions ``(..., dim)`` and return
-``(...)`` for rewards and terminations, ``(..., obs_dim)`` for dynamics.
+``(...)`` for rewards and terminations, ``(..., obs_dim)`` for dynamics. The registered tasks
+wrap their reward and termination functions in :class:`AtLeastFloat32`: float16/bfloat16 inputs
+are computed (and rewards returned) in float32.
 """
 
 from __future__ import annotations
@@ -79,6 +81,31 @@ class Task:
     def is_analytic(self) -> bool:
         """True when the task carries differentiable ``dynamics_fn``."""
         return self.dynamics_fn is not None
+
+
+class AtLeastFloat32:
+    """Call ``fn(obs, act, next_obs)`` with float16/bfloat16 tensors upcast to float32.
+
+    Wraps a task's ``reward_fn`` / ``termination_fn`` (picklable if ``fn`` is). Half-precision
+    arithmetic loses what the inputs still hold (e.g. ``x' - x`` at ``x`` about 50, divided by
+    ``dt``); in float32 the only error left is the inputs' own rounding.
+    """
+
+    def __init__(self, fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+        self.fn = fn
+
+    def __call__(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+        """``fn(obs, act, next_obs)``; low-precision floating tensors go in as float32."""
+        if _low(obs) or _low(act) or _low(next_obs):
+            obs, act, next_obs = (t.float() if _low(t) else t for t in (obs, act, next_obs))
+        return self.fn(obs, act, next_obs)
+
+    def __repr__(self) -> str:
+        return f"AtLeastFloat32({self.fn!r})"
+
+
+def _low(t: object) -> bool:
+    return isinstance(t, torch.Tensor) and t.dtype in (torch.float16, torch.bfloat16)
 
 
 def never_terminates(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ from envs.analytic.base import (
     check_steps,
     make_env,
 )
-from envs.task import Task, never_terminates
+from envs.task import AtLeastFloat32, Task, never_terminates
 
 SWINGUP_ENV_ID = "mbrl/CartPoleSwingup-v0"
 BALANCE_ENV_ID = "mbrl/CartPoleBalance-v0"
@@ -264,8 +264,8 @@ def _continuous_task(
         action_low=np.array([-system.force_max]),
         action_high=np.array([system.force_max]),
         max_episode_steps=steps,
-        reward_fn=balance_reward if balance else system.swingup_reward,
-        termination_fn=balance_termination if balance else never_terminates,
+        reward_fn=AtLeastFloat32(balance_reward if balance else system.swingup_reward),
+        termination_fn=AtLeastFloat32(balance_termination if balance else never_terminates),
         env_factory=functools.partial(make_env, env_id, steps, env_kwargs),
         dynamics_fn=system.dynamics,
         obs_preprocess_fn=cartpole_preprocess,
@@ -327,8 +327,8 @@ def cartpole_discrete_task(*, max_episode_steps: int = 500) -> Task:
         action_low=np.array([0.0]),
         action_high=np.array([1.0]),
         max_episode_steps=steps,
-        reward_fn=balance_reward,
-        termination_fn=balance_termination,
+        reward_fn=AtLeastFloat32(balance_reward),
+        termination_fn=AtLeastFloat32(balance_termination),
         env_factory=functools.partial(make_env, DISCRETE_ENV_ID, steps, {}),
         dynamics_fn=system.discrete_dynamics,
         obs_preprocess_fn=cartpole_preprocess,

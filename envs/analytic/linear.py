@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from envs.analytic.base import AnalyticEnv, check_batch, check_positive, check_steps, make_env
-from envs.task import Task, never_terminates
+from envs.task import AtLeastFloat32, Task, never_terminates
 
 ENV_ID = "mbrl/Linear-v0"
 
@@ -239,7 +239,7 @@ def linear_task(
         action_low=system.action_low.copy(),
         action_high=system.action_high.copy(),
         max_episode_steps=steps,
-        reward_fn=system.reward,
+        reward_fn=AtLeastFloat32(system.reward),
         termination_fn=never_terminates,
         env_factory=functools.partial(make_env, ENV_ID, steps, env_kwargs),
         dynamics_fn=system.dynamics,

@@ -23,7 +23,7 @@ from envs.analytic.base import (
     check_steps,
     make_env,
 )
-from envs.task import Task, never_terminates
+from envs.task import AtLeastFloat32, Task, never_terminates
 
 ENV_ID = "mbrl/PendulumSwingup-v0"
 
@@ -152,7 +152,7 @@ def pendulum_swingup_task(
         action_low=np.array([-system.max_torque]),
         action_high=np.array([system.max_torque]),
         max_episode_steps=steps,
-        reward_fn=system.reward,
+        reward_fn=AtLeastFloat32(system.reward),
         termination_fn=never_terminates,
         env_factory=functools.partial(make_env, ENV_ID, steps, env_kwargs),
         dynamics_fn=system.dynamics,

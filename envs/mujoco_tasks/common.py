@@ -5,6 +5,16 @@ one probe environment (never rendered) to read dimensions, bounds, ``dt`` and th
 constructor parameters (Gymnasium's defaults merged with the user's values), so that the
 reward function is built from exactly the weights the environment uses, then builds its
 :class:`~envs.task.Task` with :meth:`EnvSetup.make_task`.
+
+Shared input checks of every MuJoCo task:
+
+* keyword arguments: a NaN anywhere, or an infinite scalar (weights, rewards, scales), raises
+  ``ValueError`` naming it (infinite bounds of a ``(low, high)`` range are allowed);
+* environments: :class:`CheckedActions` raises ``ValueError`` naming ``action`` for a
+  non-finite, non-numeric or wrongly sized action, before MuJoCo sees it (MuJoCo would warn,
+  reset its state and carry on);
+* ``reward_fn`` / ``termination_fn``: float16 and bfloat16 inputs are computed in float32
+  (:class:`AtLeastFloat32`); rewards then come back in float32.
 """
 
 from __future__ import annotations
@@ -12,13 +22,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from envs.task import ObsPreprocessFn, RewardFn, Task, TerminationFn
+from envs.task import AtLeastFloat32, ObsPreprocessFn, RewardFn, Task, TerminationFn
 
 Tensor = torch.Tensor
 
@@ -74,10 +84,53 @@ class EnvFactory:
             )
         kwargs = {**self.env_kwargs, **overrides}
         env = gym.make(self.gym_id, max_episode_steps=self.max_episode_steps, **kwargs)
-        return self.wrap(env) if self.wrap is not None else env
+        return CheckedActions(self.wrap(env) if self.wrap is not None else env)
 
     def __repr__(self) -> str:
         return f"EnvFactory({self.gym_id!r}, {self.env_kwargs!r})"
+
+
+class CheckedActions(gym.Wrapper):
+    """Raise ``ValueError`` naming ``action`` for a non-numeric, wrongly sized or non-finite
+    action, before the simulator sees it; other calls go to the wrapped environment.
+
+    An action with the right number of entries but another shape (e.g. a list, or a scalar
+    for a one-dimensional action) is accepted, as the analytic environments accept it.
+    """
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Check ``action`` (``(act_dim,)``), then step the wrapped environment."""
+        try:
+            act = np.asarray(action)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"action: cannot convert to an array: {err}") from err
+        shape = self.action_space.shape
+        if act.dtype.kind not in "biuf":
+            raise ValueError(f"action: expected numbers, got dtype {act.dtype}")
+        if act.shape != shape and act.size != int(np.prod(shape)):
+            raise ValueError(f"action: expected shape {shape}, got {act.shape}")
+        if act.dtype.kind == "f" and not np.isfinite(act).all():
+            raise ValueError(f"action: contains NaN or inf, got {act.tolist()}")
+        return self.env.step(action)
+
+
+def check_finite_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the keyword argument holding a NaN, or an infinite scalar.
+
+    Numbers must be finite; sequences of numbers (``(low, high)`` ranges) may hold ``inf``
+    but not NaN.
+    """
+    for name, value in kwargs.items():
+        if _is_number(value):
+            if not np.isfinite(float(value)):
+                raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        elif isinstance(value, tuple | list | np.ndarray) and all(_is_number(v) for v in value):
+            if any(np.isnan(float(v)) for v in value):
+                raise ValueError(f"{name}: expected numbers without NaN, got {value!r}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -151,8 +204,8 @@ class EnvSetup:
             action_low=self.action_low,
             action_high=self.action_high,
             max_episode_steps=self.max_episode_steps,
-            reward_fn=reward_fn,
-            termination_fn=termination_fn,
+            reward_fn=AtLeastFloat32(reward_fn),
+            termination_fn=AtLeastFloat32(termination_fn),
             env_factory=self.env_factory,
             obs_preprocess_fn=obs_preprocess_fn,
             dt=self.dt,
@@ -213,6 +266,7 @@ def setup_env(
         kwargs[name] = value
 
     probe_kwargs = {k: v for k, v in kwargs.items() if k not in RENDER_KWARGS}
+    check_finite_kwargs(probe_kwargs)
     probe = gym.make(gym_id, max_episode_steps=max_episode_steps, **probe_kwargs)
     try:
         if wrap is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +12,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from mbrl.util.io import atomic_write
+from mbrl.util.io import CheckpointError, read_verified, write_verified
 
 __all__ = ["Batch", "ReplayBuffer"]
 
-_FORMAT_VERSION = 1
+# 2: a verified file (kind, version, SHA-256) around the .npz payload, dtypes in "dtypes";
+# 1: the bare .npz (zip CRC only), still read
+_FORMAT_VERSION = 2
+_KIND = "replay buffer"
 _FIELDS = ("obs", "act", "next_obs", "reward", "terminated", "truncated")
 
 
@@ -318,8 +323,10 @@ class ReplayBuffer:
     def save(self, path: str | Path) -> Path:
         """Write the buffer (data, ring position, episode boundaries) to ``path`` atomically.
 
-        The file is an uncompressed ``.npz`` archive; a crash while saving leaves any previous
-        file at ``path`` intact. Returns ``Path(path)``.
+        The file is a verified file (:func:`mbrl.util.io.write_verified`: kind
+        ``"replay buffer"``, a ``format_version`` and a SHA-256 checksum) around an
+        uncompressed ``.npz`` archive; a crash while saving leaves any previous file at
+        ``path`` intact. Returns ``Path(path)``.
         """
         path = Path(path)
         n = self._size  # not full: data in slots 0..n-1; full: n == capacity
@@ -343,55 +350,34 @@ class ReplayBuffer:
                 ],
                 dtype=np.int64,
             ),
+            "dtypes": np.array([self.obs_dtype.str, self.act_dtype.str]),
         }
-        atomic_write(path, lambda f: np.savez(f, **arrays))
-        return path
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return write_verified(path, buf.getvalue(), _KIND, _FORMAT_VERSION)
 
     @classmethod
     def load(cls, path: str | Path) -> ReplayBuffer:
         """Restore a buffer written by :meth:`save` (contents, dtypes and ring position).
 
-        Raises ``FileNotFoundError`` if ``path`` is missing and ``ValueError`` if it is not a
-        valid buffer file (corrupt, truncated, or inconsistent).
+        Raises ``FileNotFoundError`` if ``path`` is missing and
+        :class:`mbrl.util.io.CheckpointError` (a ``ValueError``) naming ``path`` if it is not a
+        valid buffer file: foreign, truncated, corrupt (checksum), inconsistent metadata,
+        dtypes other than the declared ones, NaN/inf data, or a declared capacity that would
+        not fit in this machine's memory. Files of format 1 (a bare ``.npz``) are still read.
         """
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"ReplayBuffer.load: no such file {str(path)!r}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in (*_FIELDS, "episode_start", "meta")}
-        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
-            raise ValueError(
-                f"ReplayBuffer.load: {str(path)!r} is not a valid replay buffer file: {exc}"
-            ) from exc
+        with open(path, "rb") as f:
+            legacy = f.read(4) == b"PK\x03\x04"
+        data = path.read_bytes() if legacy else read_verified(path, _KIND, _FORMAT_VERSION).data
+        arrays = _read_npz(data, path, 1 if legacy else _FORMAT_VERSION)
         meta = arrays.pop("meta")
-        bad = f"ReplayBuffer.load: {str(path)!r} is inconsistent"
-        if meta.shape != (7,) or int(meta[0]) != _FORMAT_VERSION:
-            raise ValueError(f"{bad}: unknown format (meta={meta.tolist()})")
-        _, capacity, obs_dim, act_dim, ptr, size, last_done = (int(v) for v in meta)
-        if not (0 <= size <= capacity and 0 <= ptr < capacity):
-            raise ValueError(f"{bad}: size={size}, ptr={ptr}, capacity={capacity}")
-        if size < capacity and ptr != size:
-            raise ValueError(f"{bad}: ptr={ptr} != size={size} for a buffer that is not full")
-        expected = {
-            "obs": (size, obs_dim),
-            "act": (size, act_dim),
-            "next_obs": (size, obs_dim),
-            "reward": (size,),
-            "terminated": (size,),
-            "truncated": (size,),
-            "episode_start": (size,),
-        }
-        for key, shape in expected.items():
-            if arrays[key].shape != shape:
-                raise ValueError(f"{bad}: {key} has shape {arrays[key].shape}, expected {shape}")
-        buf = cls(
-            capacity,
-            obs_dim,
-            act_dim,
-            obs_dtype=arrays["obs"].dtype,
-            act_dtype=arrays["act"].dtype,
-        )
+        capacity, obs_dim, act_dim, ptr, size, last_done = _check_meta(meta, arrays, path)
+        obs_dtype, act_dtype = _check_arrays(arrays, path)
+        _check_allocation(path, capacity, obs_dim, act_dim, obs_dtype, act_dtype)
+        buf = cls(capacity, obs_dim, act_dim, obs_dtype=obs_dtype, act_dtype=act_dtype)
         buf._obs[:size] = arrays["obs"]
         buf._act[:size] = arrays["act"]
         buf._next_obs[:size] = arrays["next_obs"]
@@ -401,3 +387,96 @@ class ReplayBuffer:
         buf._episode_start[:size] = arrays["episode_start"]
         buf._ptr, buf._size, buf._last_done = ptr, size, bool(last_done)
         return buf
+
+
+def _bad_file(path: Path, reason: str) -> CheckpointError:
+    return CheckpointError(f"ReplayBuffer.load: {str(path)!r}: not a valid {_KIND} file ({reason})")
+
+
+def _read_npz(data: bytes, path: Path, version: int) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` payload (no pickles); ``dtypes`` added for format 1."""
+    keys = (*_FIELDS, "episode_start", "meta") + (("dtypes",) if version >= 2 else ())
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in keys}
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
+        raise _bad_file(path, f"unreadable .npz payload: {exc}") from exc
+    if version == 1:
+        arrays["dtypes"] = np.array([arrays["obs"].dtype.str, arrays["act"].dtype.str])
+    return arrays
+
+
+def _check_meta(
+    meta: np.ndarray, arrays: dict[str, np.ndarray], path: Path
+) -> tuple[int, int, int, int, int, int]:
+    """``(capacity, obs_dim, act_dim, ptr, size, last_done)`` checked against the arrays."""
+    if meta.shape != (7,) or meta.dtype.kind not in "iu" or int(meta[0]) not in (1, 2):
+        raise _bad_file(path, f"unknown format (meta={meta.tolist()})")
+    _, capacity, obs_dim, act_dim, ptr, size, last_done = (int(v) for v in meta)
+    if min(capacity, obs_dim, act_dim) < 1 or last_done not in (0, 1):
+        raise _bad_file(path, f"capacity={capacity}, obs_dim={obs_dim}, act_dim={act_dim}")
+    if not (0 <= size <= capacity and 0 <= ptr < capacity):
+        raise _bad_file(path, f"size={size}, ptr={ptr}, capacity={capacity}")
+    if size < capacity and ptr != size:
+        raise _bad_file(path, f"ptr={ptr} != size={size} for a buffer that is not full")
+    expected = {
+        "obs": (size, obs_dim),
+        "act": (size, act_dim),
+        "next_obs": (size, obs_dim),
+        "reward": (size,),
+        "terminated": (size,),
+        "truncated": (size,),
+        "episode_start": (size,),
+    }
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise _bad_file(path, f"{key} has shape {arrays[key].shape}, expected {shape}")
+    return capacity, obs_dim, act_dim, ptr, size, last_done
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[np.dtype, np.dtype]:
+    """Check dtypes against the declared ones and the values as :meth:`ReplayBuffer.add` does;
+    return ``(obs_dtype, act_dtype)``."""
+    dtypes = arrays.pop("dtypes")
+    if dtypes.shape != (2,) or dtypes.dtype.kind != "U":
+        raise _bad_file(path, f"dtypes: expected two dtype names, got {dtypes!r}")
+    try:
+        obs_dtype = _check_numeric_dtype(str(dtypes[0]), "obs_dtype")
+        act_dtype = _check_numeric_dtype(str(dtypes[1]), "act_dtype")
+    except ValueError as exc:
+        raise _bad_file(path, str(exc)) from exc
+    want = {
+        "obs": obs_dtype,
+        "act": act_dtype,
+        "next_obs": obs_dtype,
+        "reward": np.dtype(np.float32),
+        "terminated": np.dtype(bool),
+        "truncated": np.dtype(bool),
+        "episode_start": np.dtype(bool),
+    }
+    for key, dtype in want.items():
+        arr = arrays[key]
+        if arr.dtype != dtype:
+            raise _bad_file(path, f"{key} has dtype {arr.dtype}, expected {dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise _bad_file(path, f"{key} contains NaN or inf")
+    return obs_dtype, act_dtype
+
+
+def _check_allocation(
+    path: Path, capacity: int, obs_dim: int, act_dim: int, obs_dt: np.dtype, act_dt: np.dtype
+) -> None:
+    """Refuse a declared capacity whose storage exceeds this machine's physical memory."""
+    row = 2 * obs_dim * obs_dt.itemsize + act_dim * act_dt.itemsize + 4 + 3
+    need = capacity * row
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return
+    if need > memory:
+        raise _bad_file(
+            path,
+            f"declares capacity={capacity} x (obs_dim={obs_dim}, act_dim={act_dim}): "
+            f"{need / 2**30:.1f} GiB of storage, more than this machine's memory "
+            f"({memory / 2**30:.1f} GiB)",
+        )

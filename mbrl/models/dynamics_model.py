@@ -26,12 +26,29 @@ from torch import nn
 from mbrl.models.ensemble import GaussianEnsemble, activation_name
 from mbrl.models.model_env import Prediction
 from mbrl.models.normalizer import Normalizer
-from mbrl.util.io import atomic_torch_save, torch_load
+from mbrl.util.io import CheckpointError, read_verified, save_verified, torch_loads
 
 Tensor = torch.Tensor
 ObsPreprocessFn = Callable[[Tensor], Tensor]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: verified file (kind, version, SHA-256); 1 (plain torch.save) is refused
+_KIND = "DynamicsModel checkpoint"
+_CONFIG_KEYS = frozenset(
+    {
+        "obs_dim",
+        "act_dim",
+        "num_members",
+        "hidden",
+        "num_layers",
+        "activation",
+        "learn_reward",
+        "num_elites",
+        "use_elites",
+        "task_name",
+        "has_obs_preprocess",
+        "feature_dim",
+    }
+)
 
 
 class DynamicsModel(nn.Module):
@@ -311,12 +328,14 @@ class DynamicsModel(nn.Module):
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write weights, normalisers, elites and :meth:`config` to ``path`` atomically."""
+        """Write weights, normalisers, elites and :meth:`config` to ``path`` atomically.
+
+        The file is a verified file (:func:`mbrl.util.io.save_verified`): kind
+        ``"DynamicsModel checkpoint"``, a ``format_version`` and a SHA-256 checksum that
+        :meth:`load` checks.
+        """
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        atomic_torch_save(
-            {"format_version": _FORMAT_VERSION, "config": self.config(), "state_dict": state},
-            path,
-        )
+        save_verified({"config": self.config(), "state_dict": state}, path, _KIND, _FORMAT_VERSION)
 
     @classmethod
     def load(
@@ -330,11 +349,15 @@ class DynamicsModel(nn.Module):
 
         If the model was built with an ``obs_preprocess_fn``, pass it again; otherwise, if the
         checkpoint names a task, the task's ``obs_preprocess_fn`` is taken from the registry.
+
+        Raises ``FileNotFoundError`` for a missing file and
+        :class:`mbrl.util.io.CheckpointError` (a ``ValueError``) naming ``path`` for a file
+        that is not a valid checkpoint: foreign, truncated, corrupt (checksum), of a newer
+        ``format_version``, with an inconsistent configuration or non-finite weights.
         """
-        ckpt = torch_load(path, map_location=map_location)
-        if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
-            raise ValueError(f"path: {os.fspath(path)!r} is not a DynamicsModel checkpoint")
-        cfg = dict(ckpt["config"])
+        payload = read_verified(path, _KIND, _FORMAT_VERSION)
+        ckpt = torch_loads(payload.data, path, _KIND, map_location)
+        cfg, state = _checked_contents(ckpt, path)
         has_pre = cfg.pop("has_obs_preprocess")
         feature_dim = cfg.pop("feature_dim")
         if has_pre and obs_preprocess_fn is None:
@@ -345,17 +368,86 @@ class DynamicsModel(nn.Module):
                 )
             import envs  # local import: the model package does not otherwise need the tasks
 
-            obs_preprocess_fn = envs.get_task(cfg["task_name"]).obs_preprocess_fn
+            try:
+                obs_preprocess_fn = envs.get_task(cfg["task_name"]).obs_preprocess_fn
+            except KeyError as exc:
+                raise ValueError(
+                    f"obs_preprocess_fn: the saved model names task {cfg['task_name']!r}, which "
+                    "is not registered; pass the model's obs_preprocess_fn to DynamicsModel.load"
+                ) from exc
         if not has_pre and obs_preprocess_fn is not None:
             raise ValueError("obs_preprocess_fn: the saved model used no observation preprocessor")
+        try:
+            # the configuration is checked against the tensors actually in the file before
+            # anything is allocated (a config declaring huge sizes must not allocate them)
+            with torch.device("meta"):
+                probe = cls(**cfg, obs_preprocess_fn=obs_preprocess_fn)
+        except (TypeError, ValueError) as exc:
+            raise _bad_file(path, f"invalid configuration: {exc}") from exc
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in state.items()}
+        if expected != found:
+            diff = sorted(
+                k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)
+            )
+            raise _bad_file(
+                path,
+                "weights do not fit the configuration: "
+                + ", ".join(f"{k}: {found.get(k)} vs {expected.get(k)} expected" for k in diff[:4]),
+            )
         model = cls(**cfg, obs_preprocess_fn=obs_preprocess_fn)
         if model.feature_dim != feature_dim:
             raise ValueError(
                 f"obs_preprocess_fn: produces {model.feature_dim} features, the saved model "
                 f"expects {feature_dim}"
             )
-        model.load_state_dict(ckpt["state_dict"])
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise _bad_file(path, f"weights do not fit the configuration: {exc}") from exc
+        if not bool(model.elite_mask.any()):
+            raise _bad_file(path, "no elite member")
         model.num_elites = int(model.elite_mask.sum())
         if map_location is not None:
             model.to(map_location)
         return model
+
+
+def _bad_file(path: str | os.PathLike, reason: str) -> CheckpointError:
+    return CheckpointError(f"{os.fspath(path)!r}: not a valid {_KIND} file ({reason})")
+
+
+def _checked_contents(
+    ckpt: Any, path: str | os.PathLike
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """``(config, state_dict)`` of a loaded checkpoint, checked: keys, types, finite weights."""
+    if not isinstance(ckpt, dict) or set(ckpt) != {"config", "state_dict"}:
+        keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise _bad_file(path, f"expected keys ['config', 'state_dict'], got {keys}")
+    cfg, state = ckpt["config"], ckpt["state_dict"]
+    if not isinstance(cfg, dict) or set(cfg) != _CONFIG_KEYS:
+        got = sorted(cfg) if isinstance(cfg, dict) else type(cfg).__name__
+        raise _bad_file(path, f"config: expected keys {sorted(_CONFIG_KEYS)}, got {got}")
+    for key in ("learn_reward", "use_elites", "has_obs_preprocess"):
+        if not isinstance(cfg[key], bool):
+            raise _bad_file(path, f"config[{key!r}]: expected a bool, got {cfg[key]!r}")
+    if cfg["task_name"] is not None and not isinstance(cfg["task_name"], str):
+        raise _bad_file(
+            path, f"config['task_name']: expected a str or None, got {cfg['task_name']!r}"
+        )
+    fd = cfg["feature_dim"]
+    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 1:
+        raise _bad_file(path, f"config['feature_dim']: expected a positive int, got {fd!r}")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
+    ):
+        raise _bad_file(path, "state_dict: expected a dict of named tensors")
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise _bad_file(path, f"state_dict[{name!r}] contains NaN or infinite values")
+        if name.endswith("normalizer.std") and not bool((value > 0).all()):
+            raise _bad_file(path, f"state_dict[{name!r}]: a normaliser std must be positive")
+    mask = state.get("elite_mask")
+    if mask is not None and mask.dtype != torch.bool:
+        raise _bad_file(path, f"state_dict['elite_mask']: expected bool, got {mask.dtype}")
+    return dict(cfg), state

@@ -17,6 +17,16 @@ Propagation schemes for ensembles (Chua et al., 2018):
 
 Particles that terminate stay terminated: their state is frozen and their reward is zero from the
 step after termination on.
+
+Particles that *diverge* (a predicted state with a NaN or infinite entry, e.g. from an ensemble
+member that blew up) do not stop the rollout: from the step on which they diverged their states
+and rewards read NaN (so their returns are NaN and planners score them ``-inf``), the model is fed
+their last finite state instead (so ``DynamicsModel.predict`` never sees NaN input from a
+rollout), and ``diverged`` flags them. The other particles are not affected.
+
+A plain callable model's output is checked every step (a tensor of floating dtype and shape
+``(B, obs_dim)``, the shape of ``obs``); so are the reward and termination functions' (``(B,)``)
+and an ensemble's ``sample`` (``(E, N, obs_dim)``).
 """
 
 from __future__ import annotations
@@ -75,6 +85,12 @@ class Rollout:
         rewards: ``(B, H)`` rewards (zero after termination).
         terminated: ``(B, H)`` bool, True at and after the step on which a particle terminated.
         member: ``(B,)`` ensemble member of each particle under TS∞, else ``None``.
+        diverged: ``(B,)`` bool, True where a predicted state (before termination) held a NaN
+            or infinite entry; that particle's ``obs`` and ``rewards`` are NaN from the step on
+            which it diverged.
+
+    With ``H = 0`` (``actions (B, 0, act_dim)``) the rollout is empty: ``obs`` holds only the
+    start states, ``rewards``/``terminated`` are ``(B, 0)`` and the returns are zero.
     """
 
     obs: Tensor
@@ -82,6 +98,7 @@ class Rollout:
     rewards: Tensor
     terminated: Tensor
     member: Tensor | None = None
+    diverged: Tensor | None = None
 
     def returns(self, discount: float = 1.0) -> Tensor:
         """``(B,)`` discounted sum of rewards."""
@@ -155,6 +172,12 @@ class ModelEnv:
         learned_reward: Tensor | None = None
         if not self.is_ensemble:
             next_obs = self.model(obs, act)
+            if not (
+                isinstance(next_obs, Tensor)
+                and next_obs.shape == obs.shape
+                and next_obs.is_floating_point()
+            ):
+                raise _bad_output("model", next_obs, "(B, obs_dim)", obs.shape)
         else:
             next_obs, learned_reward = self._ensemble_step(obs, act, generator)
         return next_obs, self._reward(obs, act, next_obs, learned_reward)
@@ -166,7 +189,10 @@ class ModelEnv:
             if learned_reward is None:
                 raise ValueError("use_learned_reward: the model has no learned reward output")
             return learned_reward
-        return self.reward_fn(obs, act, next_obs)
+        reward = self.reward_fn(obs, act, next_obs)
+        if not (isinstance(reward, Tensor) and reward.shape == obs.shape[:1]):
+            raise _bad_output("reward_fn", reward, "(B,)", obs.shape[:1])
+        return reward
 
     def _grouped_step(
         self, obs: Tensor, act: Tensor, generator: torch.Generator | None
@@ -179,6 +205,7 @@ class ModelEnv:
         e = self.model.num_members
         n = obs.shape[0] // e
         nxt, rew = self.model.sample(obs.view(e, n, -1), act.view(e, n, -1), generator)
+        _check_sample(nxt, rew, (e, n, obs.shape[1]))
         return nxt.reshape(e * n, -1), None if rew is None else rew.reshape(-1)
 
     def _ensemble_step(
@@ -194,13 +221,13 @@ class ModelEnv:
         if self.propagation == "random_model":
             idx = int(torch.randint(e, (1,), generator=generator, device=_gen_device(generator)))
             nxt, rew = model.sample(obs, act, generator)
+            _check_sample(nxt, rew, (e, *obs.shape))
             return nxt[idx], None if rew is None else rew[idx]
         # TS1 / TS∞: group the B particles into E groups of N = ceil(B / E) (pad by repeating).
         n = -(-b // e)
         pad = n * e - b
         if pad:
-            obs = torch.cat([obs, obs[:pad]], 0)
-            act = torch.cat([act, act[:pad]], 0)
+            obs, act = _pad_rows(obs, pad), _pad_rows(act, pad)
         if self.propagation == "ts1":
             perm = torch.randperm(n * e, generator=generator, device=_gen_device(generator))
             perm = perm.to(obs.device)
@@ -209,6 +236,7 @@ class ModelEnv:
         grouped_obs = obs[perm].view(e, n, -1)
         grouped_act = act[perm].view(e, n, -1)
         nxt, rew = model.sample(grouped_obs, grouped_act, generator)
+        _check_sample(nxt, rew, grouped_obs.shape)
         next_obs = torch.empty_like(obs)
         next_obs[perm] = nxt.reshape(n * e, -1)
         reward = None
@@ -230,19 +258,29 @@ class ModelEnv:
     ) -> Rollout:
         """Roll out from ``obs0 (B, obs_dim)``.
 
-        Give either ``actions (B, H, act_dim)`` (open loop) or ``policy(obs (B, obs_dim)) ->
-        act (B, act_dim)`` together with ``horizon`` (closed loop).
+        Give either ``actions (B, H, act_dim)`` (open loop, ``H >= 0``; ``H = 0`` gives an
+        empty rollout) or ``policy(obs (B, obs_dim)) -> act (B, act_dim)`` together with
+        ``horizon >= 1`` (closed loop). Diverging particles are flagged (see module docs).
         """
         run = self._start(obs0, actions, policy, horizon)
+        if run.horizon == 0:
+            assert actions is not None
+            return _empty_rollout(obs0, actions, run.member)
         obs_seq = [run.obs0]
         act_seq, rew_seq, term_seq = [], [], []
-        for act, next_obs, reward, done in self._steps(run, actions, policy, generator):
+        diverged = run.no_divergence()
+        for act, next_obs, reward, done, flags in self._steps(run, actions, policy, generator):
             obs_seq.append(next_obs)
             act_seq.append(act)
             rew_seq.append(reward)
             term_seq.append(done)
+            diverged = flags
         seqs = (obs_seq, act_seq, rew_seq, term_seq)
-        return Rollout(*(run.collect(seq) for seq in seqs), member=run.member)
+        return Rollout(
+            *(run.collect(seq) for seq in seqs),
+            member=run.member,
+            diverged=run.collect([diverged])[:, 0],
+        )
 
     def rollout_returns(
         self,
@@ -259,11 +297,14 @@ class ModelEnv:
         instead of ``O(B H obs_dim)``. ``returns`` equals ``rollout(...).returns(discount)``.
         """
         run = self._start(obs0, actions, None, None)
+        if run.horizon == 0:
+            zeros = torch.zeros(run.batch, dtype=obs0.dtype, device=obs0.device)
+            return RolloutReturns(zeros, torch.zeros_like(zeros, dtype=torch.bool), run.member)
         rew_seq = []
-        diverged = torch.zeros(run.rows, dtype=torch.bool, device=run.obs0.device)
-        for _, next_obs, reward, _ in self._steps(run, actions, None, generator):
+        diverged = run.no_divergence()
+        for _, _, reward, _, flags in self._steps(run, actions, None, generator):
             rew_seq.append(reward)
-            diverged |= nonfinite_rows(next_obs)
+            diverged = flags
         returns = discounted_returns(run.collect(rew_seq), discount)
         return RolloutReturns(returns, run.collect([diverged])[:, 0], run.member)
 
@@ -285,7 +326,7 @@ class ModelEnv:
                     f"actions: expected shape ({b}, H, act_dim), got {tuple(actions.shape)}"
                 )
             horizon = actions.shape[1]
-        elif horizon is None or horizon < 1:
+        elif isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon: expected a positive int with policy=, got {horizon!r}")
         member = None
         if self.is_ensemble and self.propagation == "tsinf":
@@ -297,7 +338,7 @@ class ModelEnv:
             perm = _tsinf_grouping(b, self.model.num_members, obs0.device)
             pad = perm.numel() - b
             if pad:
-                obs0 = torch.cat([obs0, obs0[:pad]], 0)
+                obs0 = _pad_rows(obs0, pad)
             obs0 = obs0[perm]
         groups = self.model.num_members if perm is not None else 1
         return _Run(obs0, int(horizon), b, perm, groups, member)
@@ -308,16 +349,26 @@ class ModelEnv:
         actions: Tensor | None,
         policy: Policy | None,
         generator: torch.Generator | None,
-    ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-        """Yield ``(act, next_obs, reward, done)`` per step, rows in the run's internal order."""
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:
+        """Yield ``(act, next_obs, reward, done, diverged)`` per step, rows in the run's order.
+
+        ``next_obs`` and ``reward`` are NaN on rows that have diverged; the model and the policy
+        are fed those rows' last finite state instead.
+        """
         rows = run.rows
         if actions is not None and run.perm is not None:
             pad = rows - actions.shape[0]
             if pad:
-                actions = torch.cat([actions, actions[:pad]], 0)
+                actions = _pad_rows(actions, pad)
             actions = actions[run.perm]
         done = torch.zeros(rows, dtype=torch.bool, device=run.obs0.device)
+        diverged = run.no_divergence()
+        # on CPU the masking below is skipped while no particle has terminated (diverged) - it
+        # would change nothing; on an accelerator the check would cost a synchronisation
+        on_cpu = not _branch_free(run.obs0.device)
+        any_diverged = False
         obs = run.obs0
+        nan = torch.tensor(float("nan"), dtype=obs.dtype, device=obs.device)
         for t in range(run.horizon):
             act = actions[:, t] if actions is not None else policy(obs)  # type: ignore[misc]
             if run.perm is not None:
@@ -325,15 +376,25 @@ class ModelEnv:
                 reward = self._reward(obs, act, next_obs, learned)
             else:
                 next_obs, reward = self.step(obs, act, generator)
-            term = self.termination_fn(obs, act, next_obs).reshape(rows).to(torch.bool)
-            # on CPU the masking is skipped while no particle has terminated (it would change
-            # nothing); on an accelerator the check would cost a synchronisation every step
-            if obs.device.type != "cpu" or bool(done.any()):
+            term = self.termination_fn(obs, act, next_obs)
+            if not (isinstance(term, Tensor) and term.numel() == rows):
+                raise _bad_output("termination_fn", term, "(B,)", (rows,))
+            term = term.reshape(rows).to(torch.bool)
+            if not on_cpu or bool(done.any()):
                 reward = torch.where(done, torch.zeros_like(reward), reward)
                 next_obs = torch.where(done[:, None], obs, next_obs)
             done = done | term  # a new tensor: the one yielded is never modified
-            yield act, next_obs, reward, done
-            obs = next_obs
+            bad, any_bad = _nonfinite_rows(next_obs)
+            if not on_cpu or any_bad or any_diverged:
+                any_diverged = True
+                diverged = diverged | bad
+                reward = torch.where(diverged, nan.to(reward.dtype), reward)
+                state = torch.where(diverged[:, None], obs, next_obs)  # last finite state
+                next_obs = torch.where(diverged[:, None], nan.to(next_obs.dtype), next_obs)
+            else:
+                state = next_obs
+            yield act, next_obs, reward, done, diverged
+            obs = state
 
 
 class RolloutReturns(NamedTuple):
@@ -370,6 +431,10 @@ class _Run:
     def rows(self) -> int:
         return self.obs0.shape[0]
 
+    def no_divergence(self) -> Tensor:
+        """``(rows,)`` all-False divergence flags."""
+        return torch.zeros(self.rows, dtype=torch.bool, device=self.obs0.device)
+
     def collect(self, seq: list[Tensor]) -> Tensor:
         """``T`` tensors ``(rows, ...)`` in the internal order -> ``(B, T, ...)`` by particle."""
         if self.perm is None:
@@ -389,14 +454,76 @@ def nonfinite_rows(x: Tensor) -> Tensor:
     rows whose sum is non-finite (which includes finite rows whose sum overflowed) are checked
     entry-wise. On an accelerator every entry is checked (branching would cost a synchronisation).
     """
+    return _nonfinite_rows(x)[0]
+
+
+def _nonfinite_rows(x: Tensor) -> tuple[Tensor, bool]:
+    """:func:`nonfinite_rows` of ``x (B, d)`` and, on CPU, whether any row is non-finite.
+
+    Off CPU the flag is False (knowing it would cost a synchronisation); callers then mask
+    unconditionally.
+    """
     flat = x.reshape(x.shape[0], -1)
-    if x.device.type != "cpu":
-        return ~torch.isfinite(flat).all(dim=1)
+    if _branch_free(x.device):
+        return ~torch.isfinite(flat).all(dim=1), False
     bad = ~torch.isfinite(flat.sum(dim=1))
-    if bool(bad.any()):
-        rows = bad.nonzero().squeeze(1)
-        bad[rows] = ~torch.isfinite(flat[rows]).all(dim=1)
-    return bad
+    if not bool(bad.any()):
+        return bad, False
+    rows = bad.nonzero().squeeze(1)
+    bad[rows] = ~torch.isfinite(flat[rows]).all(dim=1)
+    return bad, bool(bad.any())
+
+
+def _branch_free(device: torch.device) -> bool:
+    """Mask unconditionally on ``device`` instead of testing first (True off CPU, where reading
+    a flag back would cost a synchronisation)."""
+    return device.type != "cpu"
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"a {type(x).__module__}.{type(x).__name__} of shape {tuple(x.shape)}"
+    if isinstance(x, tuple | list):
+        return f"a {type(x).__name__} of {len(x)} items"
+    return f"a {type(x).__name__}"
+
+
+def _bad_output(name: str, out: object, want: str, shape: tuple[int, ...]) -> ValueError:
+    return ValueError(
+        f"{name}: returned {_describe(out)}, expected a floating-point torch.Tensor of shape "
+        f"{want} = {tuple(shape)}"
+    )
+
+
+def _check_sample(nxt: object, rew: object, shape: tuple[int, ...]) -> None:
+    """Check an ensemble's ``sample`` output: ``next_obs (E, N, obs_dim)``, ``reward (E, N)``."""
+    if not (isinstance(nxt, Tensor) and nxt.shape == shape):
+        raise _bad_output("model.sample", nxt, "(E, N, obs_dim) as next_obs", shape)
+    if rew is not None and not (isinstance(rew, Tensor) and rew.shape == shape[:2]):
+        raise _bad_output("model.sample", rew, "(E, N) as reward", shape[:2])
+
+
+def _empty_rollout(obs0: Tensor, actions: Tensor, member: Tensor | None) -> Rollout:
+    """The rollout of ``H = 0`` steps from ``obs0 (B, obs_dim)``, ``actions (B, 0, act_dim)``."""
+    b = obs0.shape[0]
+    empty = torch.zeros(b, 0, dtype=obs0.dtype, device=obs0.device)
+    return Rollout(
+        obs=obs0.unsqueeze(1).clone(),
+        actions=actions.clone(),
+        rewards=empty,
+        terminated=empty.to(torch.bool),
+        member=member,
+        diverged=torch.zeros(b, dtype=torch.bool, device=obs0.device),
+    )
+
+
+def _pad_rows(x: Tensor, pad: int) -> Tensor:
+    """``x (B, ...)`` followed by ``pad`` copies of its rows, cycling (``pad`` may exceed B)."""
+    if pad <= x.shape[0]:
+        return torch.cat([x, x[:pad]], 0)
+    return torch.cat([x, x[torch.arange(pad, device=x.device) % x.shape[0]]], 0)
 
 
 def _tsinf_grouping(b: int, e: int, device: torch.device) -> Tensor:

@@ -15,6 +15,10 @@ One call to :meth:`ModelTrainer.train`:
    ``epochs`` it trains exactly that many and keeps the final weights);
 7. selects the ``num_elites`` members with the lowest holdout MSE as the model's elites.
 
+If a training or holdout loss becomes NaN or infinite (e.g. a learning rate far too large), the
+weights from before that epoch are restored and ``FloatingPointError`` names the epoch, the loss
+and ``lr``. Hyper-parameters are validated up front (``ValueError`` naming the argument).
+
 Holdout MSE (not NLL) drives early stopping and elites, as in MBPO: it is positive, so a relative
 improvement threshold is meaningful, and it does not reward over-confident variances.
 Weight decay is AdamW's decoupled decay on the weight matrices only (not on biases or the
@@ -140,21 +144,18 @@ class ModelTrainer:
     ) -> None:
         if not isinstance(model, DynamicsModel):
             raise TypeError(f"model: expected a DynamicsModel, got {type(model).__name__}")
-        if not (isinstance(lr, int | float) and lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {lr!r}")
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-        if not 0.0 <= holdout_ratio < 1.0:
-            raise ValueError(f"holdout_ratio: expected a value in [0, 1), got {holdout_ratio!r}")
-        if max_epochs is not None and max_epochs < 1:
-            raise ValueError(f"max_epochs: expected a positive int or None, got {max_epochs!r}")
-        if not (isinstance(patience, int) and patience >= 1):
-            raise ValueError(f"patience: expected a positive int, got {patience!r}")
-        if num_elites is not None:
-            if not 1 <= num_elites <= model.ensemble.num_members:
-                raise ValueError(
-                    f"num_elites: expected 1..{model.ensemble.num_members}, got {num_elites}"
-                )
+        _check_hyper_parameters(
+            model,
+            lr=lr,
+            batch_size=batch_size,
+            holdout_ratio=holdout_ratio,
+            max_epochs=max_epochs,
+            patience=patience,
+            num_elites=num_elites,
+            seed=seed,
+            progress_bar=progress_bar,
+            eval_batch_size=eval_batch_size,
+        )
         if logger is not None and not callable(getattr(logger, "log", None)):
             raise TypeError("logger: expected an object with a log(metrics, step) method")
         self.model = model
@@ -188,9 +189,16 @@ class ModelTrainer:
 
     def _make_optimizer(self, weight_decay: float | Sequence[float]) -> torch.optim.AdamW:
         decayed, other = self.model.ensemble.decay_groups()
-        if isinstance(weight_decay, int | float):
-            decays = [float(weight_decay)] * len(decayed)
+        if _is_real(weight_decay):
+            decays = [float(weight_decay)] * len(decayed)  # type: ignore[arg-type]
         else:
+            if isinstance(weight_decay, str) or not isinstance(weight_decay, Sequence):
+                raise ValueError(
+                    f"weight_decay: expected a non-negative number or one per layer, got "
+                    f"{weight_decay!r}"
+                )
+            if not all(_is_real(d) for d in weight_decay):
+                raise ValueError(f"weight_decay: expected numbers, got {weight_decay!r}")
             decays = [float(d) for d in weight_decay]
             if len(decays) != len(decayed):
                 raise ValueError(
@@ -295,7 +303,7 @@ class ModelTrainer:
         or torch. ``epochs``: train exactly this many epochs; ``None``: early stopping (see
         module docs). Returns a :class:`TrainResult`; the model is updated in place.
         """
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        if epochs is not None and not _is_positive_int(epochs):
             raise ValueError(f"epochs: expected a positive int or None, got {epochs!r}")
         obs, act, next_obs, reward = self._prepare(obs, act, next_obs, reward)
         n = obs.shape[0]
@@ -332,8 +340,9 @@ class ModelTrainer:
         epoch_iter = range(limit) if limit is not None else _count()
         try:
             for _ in epoch_iter:
-                tr_nll, tr_mse = self._train_epoch(x_train, y_train)
-                mse, nll = self.evaluate_normalized(x_eval, y_eval)
+                tr_nll, tr_mse, mse, nll = self._checked_epoch(
+                    x_train, y_train, x_eval, y_eval, result.epochs + 1
+                )
                 result.epochs += 1
                 self.total_epochs += 1
                 result.train_nll.append(tr_nll)
@@ -403,6 +412,29 @@ class ModelTrainer:
         else:
             self.logger.log(metrics, self.total_epochs, group=self.log_group)  # type: ignore[call-arg]
 
+    def _checked_epoch(
+        self, x: Tensor, y: Tensor, x_eval: Tensor, y_eval: Tensor, epoch: int
+    ) -> tuple[float, float, Tensor, Tensor]:
+        """One training epoch and its evaluation: ``(train_nll, train_mse, mse (E,), nll (E,))``.
+
+        If a loss turns NaN or infinite, the weights from before the epoch (whose losses were
+        all finite) are restored and ``FloatingPointError`` names the epoch and the loss.
+        """
+        before = self._snapshot()
+        try:
+            tr_nll, tr_mse = self._train_epoch(x, y)
+            mse, nll = self.evaluate_normalized(x_eval, y_eval)
+            if not bool(torch.isfinite(mse).all() & torch.isfinite(nll).all()):
+                raise _Diverged(f"evaluation loss (MSE {mse.tolist()}, NLL {nll.tolist()})")
+        except _Diverged as exc:
+            self._restore(before)
+            raise FloatingPointError(
+                f"model training diverged in epoch {epoch}: {exc} is not finite "
+                f"(lr={self.lr!r}); the weights from before that epoch were restored. Lower lr, "
+                "or check the data's scale"
+            ) from None
+        return tr_nll, tr_mse, mse, nll
+
     def _train_epoch(self, x: Tensor, y: Tensor) -> tuple[float, float]:
         """One pass over every member's (shuffled) bootstrap sample; mean minibatch NLL/MSE."""
         assert self.bootstrap_indices is not None
@@ -420,12 +452,19 @@ class ModelTrainer:
             mean, logvar = ens(xb)
             nll = ens.gaussian_nll(mean, logvar, yb)
             loss = nll.sum() + ens.logvar_bound_penalty()
+            with torch.no_grad():
+                step_nll = float(nll.mean())
+                step_mse = float((mean - yb).square().mean())
+            if not (math.isfinite(step_nll) and math.isfinite(step_mse)):
+                # checked before the update: a non-finite gradient never reaches the weights
+                raise _Diverged(
+                    f"training loss of minibatch {steps + 1} (NLL {step_nll}, MSE {step_mse})"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            with torch.no_grad():
-                tot_nll += float(nll.mean())
-                tot_mse += float((mean - yb).square().mean())
+            tot_nll += step_nll
+            tot_mse += step_mse
             steps += 1
         return tot_nll / steps, tot_mse / steps
 
@@ -472,6 +511,55 @@ class ModelTrainer:
     def _restore(self, state: dict[str, Tensor]) -> None:
         for k, p in self.model.ensemble.named_parameters():
             p.copy_(state[k])
+
+
+class _Diverged(Exception):
+    """Internal: a loss became non-finite (message: which loss and its value)."""
+
+
+def _is_real(x: Any) -> bool:
+    """A real number (int, float, numpy scalar), not a bool."""
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+def _is_positive_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool) and x >= 1
+
+
+def _check_hyper_parameters(
+    model: DynamicsModel,
+    *,
+    lr: Any,
+    batch_size: Any,
+    holdout_ratio: Any,
+    max_epochs: Any,
+    patience: Any,
+    num_elites: Any,
+    seed: Any,
+    progress_bar: Any,
+    eval_batch_size: Any,
+) -> None:
+    """Raise ``ValueError`` naming the first bad :class:`ModelTrainer` argument."""
+    if not (_is_real(lr) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr: expected a finite positive number, got {lr!r}")
+    for name, value in (
+        ("batch_size", batch_size),
+        ("patience", patience),
+        ("eval_batch_size", eval_batch_size),
+    ):
+        if not _is_positive_int(value):
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if max_epochs is not None and not _is_positive_int(max_epochs):
+        raise ValueError(f"max_epochs: expected a positive int or None, got {max_epochs!r}")
+    if not (_is_real(holdout_ratio) and 0.0 <= holdout_ratio < 1.0):
+        raise ValueError(f"holdout_ratio: expected a value in [0, 1), got {holdout_ratio!r}")
+    e = model.ensemble.num_members
+    if num_elites is not None and not (_is_positive_int(num_elites) and num_elites <= e):
+        raise ValueError(f"num_elites: expected an int in 1..{e} or None, got {num_elites!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ValueError(f"seed: expected an int or None, got {seed!r}")
+    if not isinstance(progress_bar, bool):
+        raise ValueError(f"progress_bar: expected a bool, got {progress_bar!r}")
 
 
 def _count() -> Any:

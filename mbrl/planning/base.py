@@ -271,7 +271,7 @@ class BestTracker:
         """The best sequence as a :class:`PlanResult`; raises if nothing scored finitely."""
         if self.actions is None:
             raise RuntimeError(
-                "planning failed: every candidate action sequence had a non-finite return "
-                "(the model produced NaN/inf); check the model and the observation"
+                "planning failed: every candidate action sequence diverged or had a non-finite "
+                "return (the model produced NaN/inf); check the model and the observation"
             )
         return PlanResult(actions=self.actions, value=self.value, info=info)

@@ -32,6 +32,11 @@ _EXPORTS = {
     "atomic_write": "mbrl.util.io",
     "atomic_torch_save": "mbrl.util.io",
     "torch_load": "mbrl.util.io",
+    "CheckpointError": "mbrl.util.io",
+    "read_verified": "mbrl.util.io",
+    "write_verified": "mbrl.util.io",
+    "save_verified": "mbrl.util.io",
+    "load_verified": "mbrl.util.io",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -322,3 +322,128 @@ def test_clear():
     assert len(buf) == 0 and list(buf.trajectories()) == []
     fill(buf, 2)
     np.testing.assert_array_equal(buf.get_all().obs[:, 0], [0, 1])
+
+
+# ---------------------------------------------------------------------- verified files
+def _rewrite(path, mutate, version=2):
+    """Load the payload arrays of a saved buffer, mutate them, write a *validly checksummed*
+    file back (so only the content checks can catch the change)."""
+    import io as _io
+
+    from mbrl.util.io import read_verified, write_verified
+
+    data = read_verified(path, "replay buffer", 2).data
+    with np.load(_io.BytesIO(data)) as npz:
+        arrays = dict(npz)
+    mutate(arrays)
+    out = _io.BytesIO()
+    np.savez(out, **arrays)
+    write_verified(path, out.getvalue(), "replay buffer", version)
+
+
+def _saved(tmp_path, n=6, capacity=10):
+    buf = ReplayBuffer(capacity, OBS, ACT)
+    fill(buf, n)
+    return buf.save(tmp_path / "buf.npz")
+
+
+def test_buffer_flipped_bytes_rejected(tmp_path):
+    path = _saved(tmp_path)
+    raw = path.read_bytes()
+    for pos in (len(raw) // 2, len(raw) - 3):
+        bad = bytearray(raw)
+        bad[pos] ^= 0x01
+        path.write_bytes(bytes(bad))
+        with pytest.raises(ValueError, match=r"buf\.npz.*checksum"):
+            ReplayBuffer.load(path)
+
+
+@pytest.mark.parametrize("key", ["obs", "act", "next_obs", "reward"])
+def test_buffer_nan_data_rejected(tmp_path, key):
+    path = _saved(tmp_path)
+
+    def poison(a):
+        a[key] = a[key].copy()
+        a[key].reshape(-1)[1] = np.nan
+
+    _rewrite(path, poison)
+    with pytest.raises(ValueError, match=f"{key} contains NaN"):
+        ReplayBuffer.load(path)
+
+
+@pytest.mark.parametrize("key", ["obs", "next_obs", "act", "reward"])
+def test_buffer_changed_dtype_rejected(tmp_path, key):
+    path = _saved(tmp_path)
+
+    def to_half(a):
+        a[key] = a[key].astype(np.float16)
+
+    _rewrite(path, to_half)
+    with pytest.raises(ValueError, match=f"{key} has dtype float16"):
+        ReplayBuffer.load(path)
+
+
+def test_buffer_huge_capacity_rejected_without_allocating(tmp_path):
+    path = _saved(tmp_path)
+
+    def huge(a):
+        a["meta"] = a["meta"].copy()
+        a["meta"][1] = 10**13  # capacity
+
+    _rewrite(path, huge)
+    with pytest.raises(ValueError, match=r"capacity=10000000000000.*GiB.*memory"):
+        ReplayBuffer.load(path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"garbage", b"MBRL-VERIFIED\n", b"PK\x03\x04", b"\x00" * 64]
+)
+def test_buffer_empty_and_foreign_files(tmp_path, content):
+    path = tmp_path / "x.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"x\.npz.*not a valid replay buffer file"):
+        ReplayBuffer.load(path)
+
+
+def test_buffer_truncated_at_every_size(tmp_path):
+    path = _saved(tmp_path)
+    raw = path.read_bytes()
+    for cut in range(0, len(raw), max(1, len(raw) // 40)):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match="not a valid replay buffer file"):
+            ReplayBuffer.load(path)
+
+
+def test_buffer_format_version(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite(path, lambda a: None, version=3)
+    with pytest.raises(ValueError, match="format_version 3 is newer"):
+        ReplayBuffer.load(path)
+
+
+def test_buffer_format_1_files_still_load(tmp_path):
+    """A bare .npz as version 1 wrote it (zip CRC, no header) is still read and checked."""
+    buf = ReplayBuffer(10, OBS, ACT)
+    fill(buf, 4)
+    b = buf.get_all()
+    meta = np.array([1, 10, OBS, ACT, 4, 4, 1], dtype=np.int64)
+    fields = b._asdict()
+    start = np.zeros(4, dtype=bool)
+    start[0] = True
+    np.savez(tmp_path / "v1.npz", **fields, episode_start=start, meta=meta)
+    loaded = ReplayBuffer.load(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(loaded.get_all().obs, b.obs)
+    fields["obs"] = fields["obs"].copy()
+    fields["obs"][0, 0] = np.inf
+    np.savez(tmp_path / "v1.npz", **fields, episode_start=start, meta=meta)
+    with pytest.raises(ValueError, match="obs contains NaN or inf"):
+        ReplayBuffer.load(tmp_path / "v1.npz")
+
+
+def test_save_into_a_path_whose_parent_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    buf = ReplayBuffer(4, OBS, ACT)
+    with pytest.raises(NotADirectoryError, match=r"path: .*afile/buf\.npz.*is a file"):
+        buf.save(tmp_path / "afile" / "buf.npz")
+    with pytest.raises(NotADirectoryError, match=r"path: .*afile/deeper/buf\.npz"):
+        buf.save(tmp_path / "afile" / "deeper" / "buf.npz")

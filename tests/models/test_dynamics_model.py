@@ -3,6 +3,7 @@ import torch
 
 import envs
 from mbrl.models import DynamicsModel, EnsembleModel, Prediction
+from mbrl.util.io import load_verified
 
 
 def make(**kw):
@@ -167,7 +168,7 @@ def test_save_load_roundtrip(tmp_path):
     model.set_elites([0, 2, 3])
     path = tmp_path / "model.pt"
     model.save(path)
-    raw = torch.load(path, weights_only=True)  # plain data only
+    raw = load_verified(path, "DynamicsModel checkpoint", 2)  # plain data only
     assert raw["config"]["num_members"] == 4 and raw["config"]["learn_reward"] is True
     loaded = DynamicsModel.load(path)
     assert loaded.elite_indices == [0, 2, 3] and loaded.num_elites == 3
@@ -228,3 +229,124 @@ def test_cuda_train_predict_sample_rollout(tmp_path):
         atol=1e-4,
         rtol=1e-4,
     )
+
+
+# ---------------------------------------------------------------------- checkpoint files
+def saved(tmp_path, name="m.pt"):
+    model = make(learn_reward=True, num_elites=3)
+    fit_normalizers(model, torch.Generator().manual_seed(4))
+    path = tmp_path / name
+    model.save(path)
+    return model, path
+
+
+def test_checkpoint_with_flipped_bytes_is_rejected(tmp_path):
+    _, path = saved(tmp_path)
+    raw = bytearray(path.read_bytes())
+    for pos in (len(raw) // 3, len(raw) // 2, len(raw) - 5):
+        bad = raw.copy()
+        bad[pos] ^= 0xFF
+        path.write_bytes(bytes(bad))
+        with pytest.raises(ValueError, match=r"m\.pt.*not a valid DynamicsModel checkpoint"):
+            DynamicsModel.load(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"\x00" * 100])
+def test_empty_and_foreign_files_are_not_checkpoints(tmp_path, content):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"x\.pt.*not a valid DynamicsModel checkpoint"):
+        DynamicsModel.load(path)
+
+
+def test_truncated_checkpoint_is_rejected(tmp_path):
+    _, path = saved(tmp_path)
+    raw = path.read_bytes()
+    for cut in (10, len(raw) // 2, len(raw) - 1):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match="not a valid DynamicsModel checkpoint"):
+            DynamicsModel.load(path)
+
+
+def test_nan_weights_are_rejected(tmp_path):
+    model, path = saved(tmp_path)
+    with torch.no_grad():
+        model.ensemble.weights[0][1, 0, 0] = float("nan")
+    model.save(path)
+    with pytest.raises(ValueError, match=r"ensemble\.weights\.0.*NaN"):
+        DynamicsModel.load(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("input_normalizer.std", 0.0, "std must be positive"),
+        ("output_normalizer.std", -1.0, "std must be positive"),
+        ("output_normalizer.mean", float("inf"), "NaN or infinite"),
+        ("ensemble.max_logvar", float("nan"), "NaN or infinite"),
+    ],
+)
+def test_bad_stored_values_are_rejected(tmp_path, key, value, match):
+    from mbrl.util.io import load_verified, save_verified
+
+    _, path = saved(tmp_path)
+    payload = load_verified(path, "DynamicsModel checkpoint", 2)
+    payload["state_dict"][key].view(-1)[0] = value
+    save_verified(payload, path, "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match=match):
+        DynamicsModel.load(path)
+    payload["state_dict"][key] = payload["state_dict"][key][:1]  # wrong shape
+    save_verified(payload, path, "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match="do not fit|NaN|positive"):
+        DynamicsModel.load(path)
+
+
+def test_format_version_is_read(tmp_path):
+    from mbrl.util.io import load_verified, save_verified
+
+    _, path = saved(tmp_path)
+    payload = load_verified(path, "DynamicsModel checkpoint", 2)
+    save_verified(payload, path, "DynamicsModel checkpoint", 3)
+    with pytest.raises(ValueError, match="format_version 3 is newer"):
+        DynamicsModel.load(path)
+    # a plain torch.save (format 1, no checksum) is refused with a clear message
+    torch.save({"format_version": 1, **payload}, path)
+    with pytest.raises(ValueError, match="older version"):
+        DynamicsModel.load(path)
+    save_verified(payload, path, "replay buffer", 2)
+    with pytest.raises(ValueError, match="holds a 'replay buffer'"):
+        DynamicsModel.load(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("num_members", 10**9, "do not fit"),
+        ("hidden", 10**7, "do not fit"),
+        ("obs_dim", -1, "invalid configuration"),
+        ("activation", "no-such", "invalid configuration"),
+        ("learn_reward", "yes", "learn_reward.*expected a bool"),
+        ("use_elites", 1, "use_elites.*expected a bool"),
+        ("task_name", 5, "task_name.*expected a str"),
+        ("feature_dim", "x", "feature_dim.*expected a positive int"),
+    ],
+)
+def test_config_is_checked_before_allocating(tmp_path, key, value, match):
+    from mbrl.util.io import load_verified, save_verified
+
+    _, path = saved(tmp_path)
+    payload = load_verified(path, "DynamicsModel checkpoint", 2)
+    payload["config"][key] = value
+    save_verified(payload, path, "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match=match):
+        DynamicsModel.load(path)
+
+
+def test_checkpoint_missing_keys_and_missing_file(tmp_path):
+    from mbrl.util.io import save_verified
+
+    path = save_verified({"config": {}}, tmp_path / "m.pt", "DynamicsModel checkpoint", 2)
+    with pytest.raises(ValueError, match="expected keys"):
+        DynamicsModel.load(path)
+    with pytest.raises(FileNotFoundError):
+        DynamicsModel.load(tmp_path / "missing.pt")

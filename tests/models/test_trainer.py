@@ -247,3 +247,72 @@ def test_with_project_logger(tmp_path):
         trainer.train(*sine_data(100, seed=10), epochs=2)
     lines = (tmp_path / "model.csv").read_text().splitlines()
     assert "model/holdout_mse" in lines[0] and len(lines) == 4  # header, 2 epochs, elites
+
+
+# ------------------------------------------------------------ hyper-parameters, divergence
+BAD_HYPER = [
+    ("lr", float("inf")),
+    ("lr", float("nan")),
+    ("lr", 0.0),
+    ("lr", -1e-3),
+    ("lr", True),
+    ("lr", "1e-3"),
+    ("weight_decay", float("nan")),
+    ("weight_decay", float("inf")),
+    ("weight_decay", -1.0),
+    ("weight_decay", "0.1"),
+    ("weight_decay", [float("nan")] * 2),
+    ("batch_size", 0),
+    ("batch_size", 2.5),
+    ("batch_size", True),
+    ("holdout_ratio", float("nan")),
+    ("holdout_ratio", -0.1),
+    ("holdout_ratio", "0.2"),
+    ("max_epochs", 0),
+    ("max_epochs", 2.5),
+    ("max_epochs", float("inf")),
+    ("max_epochs", True),
+    ("patience", 0),
+    ("patience", 1.5),
+    ("patience", True),
+    ("eval_batch_size", 0),
+    ("eval_batch_size", 1.5),
+    ("eval_batch_size", None),
+    ("num_elites", 0),
+    ("num_elites", 1.5),
+    ("num_elites", True),
+    ("seed", 1.5),
+    ("seed", "x"),
+    ("progress_bar", "yes"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_HYPER)
+def test_bad_hyper_parameters_are_named(name, value):
+    model = small_model(num_members=2, hidden=8, num_layers=1)
+    with pytest.raises((ValueError, TypeError), match=f"^{name}: "):
+        ModelTrainer(model, **{name: value})
+
+
+def test_bad_epochs_argument():
+    model = small_model(num_members=2, hidden=8, num_layers=1)
+    trainer = ModelTrainer(model, seed=0, progress_bar=False)
+    for epochs in (0, 1.5, True, float("inf")):
+        with pytest.raises(ValueError, match="^epochs: "):
+            trainer.train(*sine_data(50, seed=1), epochs=epochs)
+
+
+@pytest.mark.parametrize("epochs", [None, 30])
+def test_diverging_training_stops_with_a_clear_error(epochs):
+    model = small_model(num_members=2, hidden=16, num_layers=2)
+    trainer = ModelTrainer(
+        model, lr=1e6, seed=0, batch_size=32, max_epochs=30, patience=30, progress_bar=False
+    )
+    with pytest.raises(FloatingPointError, match=r"epoch \d+.*loss.*(nan|inf).*lr=1000000"):
+        trainer.train(*sine_data(400, seed=2), epochs=epochs)
+    # the last weights with finite losses were restored: every parameter is finite and the
+    # model predicts finite values
+    for p in model.parameters():
+        assert torch.isfinite(p).all()
+    pred = model.predict(torch.zeros(5, 1), torch.zeros(5, 1))
+    assert torch.isfinite(pred.next_obs_mean).all() and torch.isfinite(pred.next_obs_var).all()
