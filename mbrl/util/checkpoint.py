@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mbrl.util.io import atomic_open, atomic_torch_save, torch_load
+from mbrl.util.io import CheckpointError, atomic_open, atomic_torch_save, torch_load
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "Checkpointer", "load_state", "save_state"]
 
@@ -39,11 +39,6 @@ _NAME_RE = re.compile(r"^ckpt-(\d{8,})$")
 _TMP_PREFIX = ".tmp-"
 _MANIFEST = "manifest.json"
 _POINTER = "latest"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, incomplete, corrupted or of another kind (the message names
-    the file)."""
 
 
 def _sha256(path: Path) -> str:
