@@ -12,10 +12,9 @@ Notation (Levine's deep-RL lecture notes): the state is ``x`` (n,), the control 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from control._backend import (
@@ -29,6 +28,7 @@ from control._backend import (
     is_torch,
     to_numpy,
 )
+from control.riccati import dare_doubling, dare_gain, dare_qz, dare_residual, dare_schur
 
 __all__ = ["LQRSolution", "NotPositiveDefiniteError", "dlqr", "lqr"]
 
@@ -322,68 +322,67 @@ def _raise_if_failed(ops: Any, info: Any, t: int) -> None:
         )
 
 
+_DARE_RESIDUAL_TOL = 1e-11  # accept a fast-path DARE solution whose relative residual is below
+_QZ_MAX_N = 6  # unbatched problems up to this n take the direct QZ path, larger ones doubling
+
+
 def dlqr(
-    A: Array, B: Array, Q: Array, R: Array, N: Array | None = None
+    A: Array,
+    B: Array,
+    Q: Array,
+    R: Array,
+    N: Array | None = None,
+    *,
+    method: Literal["auto", "scipy"] = "auto",
 ) -> tuple[Array, Array, Array]:
-    """Infinite-horizon discrete-time LQR (python-control's ``dlqr`` convention).
+    """Infinite-horizon discrete-time LQR (python-control's ``dlqr`` convention), batched.
 
     Minimises ``Σ_t x_tᵀ Q x_t + u_tᵀ R u_t + 2 x_tᵀ N u_t`` subject to ``x_{t+1} = A x_t + B u_t``
-    with the stationary policy ``u = -K x``. The Riccati solution comes from
-    :func:`scipy.linalg.solve_discrete_are` (``N`` passed as ``s``).
+    with the stationary policy ``u = -K x``, where ``S`` solves the discrete algebraic Riccati
+    equation ``S = AᵀSA - (AᵀSB + N)(R + BᵀSB)⁻¹(BᵀSA + Nᵀ) + Q`` and
+    ``K = (R + BᵀSB)⁻¹(BᵀSA + Nᵀ)``.
 
     Args:
-        A: (n, n) state matrix.  B: (n, m) input matrix.
-        Q: (n, n) state cost (symmetric PSD).  R: (m, m) control cost (symmetric PD).
-        N: (n, m) cross term; zero when omitted.
+        A: state matrix, shape (..., n, n).  B: input matrix, shape (..., n, m).
+        Q: state cost (symmetric PSD), shape (..., n, n).
+        R: control cost (symmetric PD), shape (..., m, m).
+        N: cross term, shape (..., n, m); zero when omitted.
+        method: ``"auto"`` (default): a fast path, then scipy's Schur method for any problem where
+            the fast path fails or leaves a relative DARE residual above 1e-11 (``R`` not
+            positive definite, closed-loop eigenvalues on or near the unit circle, no
+            stabilising solution). The fast path is the ordered QZ method on the symplectic
+            pencil with direct LAPACK calls (:func:`control.riccati.dare_qz`) for one problem
+            with n <= 6, and structure-preserving doubling
+            (:func:`control.riccati.dare_doubling`, vectorised over the batch) otherwise.
+            ``"scipy"``: :func:`scipy.linalg.solve_discrete_are` for every problem.
+
+    Leading batch dims ``...`` may differ between arguments and broadcast; each problem in the
+    batch is solved independently.
 
     Returns:
-        ``(K, S, E)``: gain K (m, n), DARE solution S (n, n), closed-loop eigenvalues E (n,) of
-        ``A - B K`` (complex). numpy arrays, or CPU-computed torch tensors on the inputs' device
-        and dtype when any input is a tensor (E complex).
+        ``(K, S, E)``: gains K (..., m, n), DARE solutions S (..., n, n), closed-loop eigenvalues
+        E (..., n) of ``A - B K`` (complex). numpy arrays, or CPU-computed torch tensors on the
+        inputs' device and dtype when any input is a tensor (E complex).
 
     Raises:
-        ValueError: bad shapes or NaN/inf input, or no stabilising DARE solution exists.
+        ValueError: bad shapes or NaN/inf input, or no stabilising DARE solution exists for some
+            problem (the message names its batch index when batched).
     """
+    if method not in ("auto", "scipy"):
+        raise ValueError(f"dlqr: method must be 'auto' or 'scipy'; got {method!r}")
     raw = {"A": A, "B": B, "Q": Q, "R": R, "N": N}
-    torch_like = next((x for x in raw.values() if is_torch(x)), None)
-    arrs = {k: None if x is None else to_numpy(x, k).astype(np.float64) for k, x in raw.items()}
-    An, Bn, Qn, Rn, Nn = (arrs[k] for k in "ABQRN")
-    if An.ndim != 2 or An.shape[0] != An.shape[1] or An.shape[0] < 1:
-        raise _shape_error("A", "(n, n)", An.shape)
-    n = An.shape[0]
-    if Bn.ndim != 2 or Bn.shape[0] != n or Bn.shape[1] < 1:
-        raise _shape_error("B", f"(n, m) = ({n}, m)", Bn.shape)
-    m = Bn.shape[1]
-    if Qn.shape != (n, n):
-        raise _shape_error("Q", f"(n, n) = ({n}, {n})", Qn.shape)
-    if Rn.shape != (m, m):
-        raise _shape_error("R", f"(m, m) = ({m}, {m})", Rn.shape)
-    if Nn is not None and Nn.shape != (n, m):
-        raise _shape_error("N", f"(n, m) = ({n}, {m})", Nn.shape)
-    for k, x in arrs.items():
-        if x is not None:
-            check_finite(x, k)
-    Qn, Rn = _sym(Qn), _sym(Rn)
-    try:
-        S = scipy.linalg.solve_discrete_are(An, Bn, Qn, Rn, s=Nn)
-    except (np.linalg.LinAlgError, ValueError) as e:
-        raise ValueError(
-            f"dlqr: the discrete algebraic Riccati equation has no stabilising solution "
-            f"((A, B) must be stabilisable, R positive definite, and no closed-loop eigenvalue on "
-            f"the unit circle); scipy said: {e}"
-        ) from e
-    G = Bn.T @ S @ Bn + Rn
-    H = Bn.T @ S @ An + (0.0 if Nn is None else Nn.T)
-    try:
-        K = scipy.linalg.cho_solve(scipy.linalg.cho_factor(_sym(G)), H)
-    except np.linalg.LinAlgError as e:
-        raise ValueError(f"dlqr: Bᵀ S B + R is not positive definite ({e})") from e
+    An, Bn, Qn, Rn, Nn = _dlqr_inputs(raw)
+    S, K = _dlqr_riccati(An, Bn, Qn, Rn, Nn, method)
     E = np.linalg.eigvals(An - Bn @ K)
-    if not np.all(np.abs(E) < 1.0):
+    unstable = ~(np.abs(E) < 1.0).all(-1)
+    if unstable.any():
+        idx = tuple(int(i) for i in np.argwhere(unstable)[0]) if unstable.ndim else ()
+        where = f" (batch index {idx})" if idx else ""
         raise ValueError(
-            "dlqr: the Riccati solution does not stabilise the system "
-            f"(max |closed-loop eigenvalue| = {np.abs(E).max():.6g} >= 1)"
+            f"dlqr: the Riccati solution does not stabilise the system{where} "
+            f"(max |closed-loop eigenvalue| = {np.abs(E[idx]).max():.6g} >= 1)"
         )
+    torch_like = next((x for x in raw.values() if is_torch(x)), None)
     if torch_like is not None:
         dt = float_dtype_torch(*[x for x in raw.values() if x is not None])
         dev = torch_like.device
@@ -395,3 +394,94 @@ def dlqr(
             ),
         )
     return K, S, E
+
+
+def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
+    """Validate ``dlqr``'s inputs; return A, B, Q, R, N as float64 numpy arrays broadcast to one
+    batch shape, with Q and R symmetrised (N may be ``None``)."""
+    arrs: dict[str, np.ndarray | None] = {}
+    for k, x in raw.items():
+        if x is None:
+            if k != "N":
+                raise TypeError(f"dlqr: {k} must be an array, got None")
+            arrs[k] = None
+            continue
+        arrs[k] = np.asarray(to_numpy(x, k), dtype=np.float64)
+    An, Bn = arrs["A"], arrs["B"]
+    if An.ndim < 2 or An.shape[-1] != An.shape[-2] or An.shape[-1] < 1:
+        raise _shape_error("A", "(..., n, n)", An.shape)
+    n = An.shape[-1]
+    if Bn.ndim < 2 or Bn.shape[-2] != n or Bn.shape[-1] < 1:
+        raise _shape_error("B", f"(..., n, m) = (..., {n}, m)", Bn.shape)
+    m = Bn.shape[-1]
+    trailing = {"A": (n, n), "B": (n, m), "Q": (n, n), "R": (m, m), "N": (n, m)}
+    expected = {"Q": "(..., n, n)", "R": "(..., m, m)", "N": "(..., n, m)"}
+    for k, x in arrs.items():
+        if x is None:
+            continue
+        if x.ndim < 2 or x.shape[-2:] != trailing[k]:
+            raise _shape_error(k, f"{expected[k]} = (..., {trailing[k][0]}, {trailing[k][1]})",
+                               x.shape)  # fmt: skip
+        check_finite(x, k)
+    shapes = {k: x.shape[:-2] for k, x in arrs.items() if x is not None}
+    try:
+        batch = tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        desc = ", ".join(f"{k}: {s}" for k, s in shapes.items())
+        raise ValueError(f"dlqr: batch dims of the inputs do not broadcast ({desc})") from None
+    out = []
+    for k, x in arrs.items():
+        if x is not None and x.shape[:-2] != batch:
+            x = np.broadcast_to(x, batch + trailing[k])
+        if k in ("Q", "R"):
+            x = _sym(x)
+        out.append(x)
+    return out
+
+
+def _dlqr_riccati(
+    A: np.ndarray,
+    B: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    N: np.ndarray | None,
+    method: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DARE solutions S (..., n, n) and gains K (..., m, n) by ``method`` (see :func:`dlqr`)."""
+    if method == "scipy":
+        S = dare_schur(A, B, Q, R, N)
+    else:
+        with np.errstate(all="ignore"):  # failures show as NaN/inf, caught by the residual
+            if A.ndim == 2 and A.shape[-1] <= _QZ_MAX_N:
+                X = dare_qz(A, B, Q, R, N)
+                S = np.full_like(A, np.nan) if X is None else X
+            else:
+                S = dare_doubling(A, B, Q, R, N).X
+            K, _ = dare_gain(A, B, R, N, S)
+            bad = ~(dare_residual(A, B, Q, N, S, K) <= _DARE_RESIDUAL_TOL)
+        if not bad.any():
+            return S, K
+        S = S.copy()
+        for idx in np.argwhere(bad) if bad.ndim else [()]:
+            S[tuple(idx)] = _schur_at(A, B, Q, R, N, tuple(int(i) for i in idx))
+    K, gain_ok = dare_gain(A, B, R, N, S)
+    if not np.all(gain_ok):
+        raise ValueError("dlqr: Bᵀ S B + R is not positive definite")
+    return S, K
+
+
+def _schur_at(
+    A: np.ndarray,
+    B: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    N: np.ndarray | None,
+    idx: tuple[int, ...],
+) -> np.ndarray:
+    """scipy's DARE solution for batch element ``idx``; its error names that batch index."""
+    try:
+        return dare_schur(A[idx], B[idx], Q[idx], R[idx], None if N is None else N[idx])
+    except ValueError as e:
+        if not idx:
+            raise
+        raise ValueError(str(e).replace("solution (", f"solution (batch index {idx}) (", 1)) from e

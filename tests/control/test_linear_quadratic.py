@@ -213,11 +213,11 @@ def test_dlqr_errors():
     A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
     with pytest.raises(ValueError, match="no stabilising solution|does not stabilise"):
         dlqr(A, B, Q, R)  # the unstable mode 1.5 is not controllable
-    with pytest.raises(ValueError, match=r"B must have shape \(n, m\) = \(2, m\)"):
+    with pytest.raises(ValueError, match=r"B must have shape \(\.\.\., n, m\) = \(\.\.\., 2, m\)"):
         dlqr(A, np.ones((3, 1)), Q, R)
-    with pytest.raises(ValueError, match=r"R must have shape \(m, m\) = \(1, 1\)"):
+    with pytest.raises(ValueError, match=r"R must have shape \(\.\.\., m, m\) = \(\.\.\., 1, 1\)"):
         dlqr(A, B, Q, np.eye(2))
-    with pytest.raises(ValueError, match=r"N must have shape \(n, m\) = \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"N must have shape \(\.\.\., n, m\) = \(\.\.\., 2, 1\)"):
         dlqr(A, B, Q, R, np.ones((1, 2)))
     with pytest.raises(ValueError, match="Q contains NaN or inf"):
         dlqr(A, B, np.full((2, 2), np.nan), R)
@@ -327,3 +327,160 @@ def test_non_positive_definite_quu_names_time_step(kind):
     assert isinstance(info.value, ValueError)
     if kind != "numpy":
         assert info.value.batch_index == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# dlqr fast paths (control.riccati): accuracy against scipy, fallback, batching
+# ---------------------------------------------------------------------------------------------
+
+
+def _scipy_dare(A, B, Q, R, N):
+    return scipy.linalg.solve_discrete_are(A, B, Q, R, s=N)
+
+
+def _rel_residual(A, B, Q, R, N, S):
+    """Independent relative DARE residual (scipy solve, not control.riccati's)."""
+    N = np.zeros(B.shape) if N is None else N
+    H = B.T @ S @ A + N.T
+    res = Q + A.T @ S @ A - H.T @ np.linalg.solve(R + B.T @ S @ B, H) - S
+    scale = np.linalg.norm(Q) + np.linalg.norm(A.T @ S @ A) + np.linalg.norm(S)
+    return np.linalg.norm(res) / scale
+
+
+def _ill_conditioned(rng, kind, n, m):
+    A, B, Q, R, N = _random_lti(rng, n, m)
+    if kind == "badly-scaled":  # state coordinates spanning 6 orders of magnitude
+        T = np.diag(np.logspace(-3, 3, n))
+        Ti = np.diag(1.0 / np.diag(T))
+        return T @ A @ Ti, T @ B, Ti @ Q @ Ti, R, Ti @ N
+    if kind == "tiny-R":  # cheap control: R ~ 1e-8, gains large
+        return A, B, Q, 1e-8 * R, 1e-4 * N
+    if kind == "near-unit-circle":  # lightly damped, weakly controllable, near-singular Q
+        A = scipy.linalg.expm(0.05 * (np.triu(rng.normal(size=(n, n)), 1) - np.eye(n) * 1e-3))
+        B = 1e-3 * B
+        q = rng.normal(size=(n, 1))
+        return A, B, q @ q.T + 1e-9 * np.eye(n), R, None
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (3, 1), (4, 2), (6, 3), (7, 2), (20, 5), (40, 10)])
+@pytest.mark.parametrize("with_cross", [False, True])
+def test_dare_fast_paths_match_scipy_on_random_systems(n, m, with_cross):
+    from control.riccati import dare_doubling, dare_qz
+
+    rng = np.random.default_rng(100 * n + m)
+    for _ in range(3):
+        A, B, Q, R, N = _random_lti(rng, n, m)
+        N = N if with_cross else None
+        S_ref = _scipy_dare(A, B, Q, R, N)
+        scale = np.abs(S_ref).max()
+        sol = dare_doubling(A, B, Q, R, N)
+        assert sol.converged and 1 <= sol.iterations < 60
+        for S in (sol.X, dare_qz(A, B, Q, R, N)):
+            np.testing.assert_allclose(S, S.T, rtol=0, atol=0)
+            assert np.abs(S - S_ref).max() <= 1e-9 * scale
+            assert _rel_residual(A, B, Q, R, N, S) < 1e-13
+        K, S, E = dlqr(A, B, Q, R, N)
+        assert np.abs(S - S_ref).max() <= 1e-9 * scale
+        assert _rel_residual(A, B, Q, R, N, S) < 1e-13
+        N0 = np.zeros((n, m)) if N is None else N
+        np.testing.assert_allclose(K, np.linalg.solve(B.T @ S @ B + R, B.T @ S @ A + N0.T),
+                                   rtol=1e-9, atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["badly-scaled", "tiny-R", "near-unit-circle"])
+@pytest.mark.parametrize("n, m", [(4, 1), (12, 3)])
+def test_dlqr_ill_conditioned_as_accurate_as_scipy(kind, n, m):
+    rng = np.random.default_rng(7 * n + m)
+    A, B, Q, R, N = _ill_conditioned(rng, kind, n, m)
+    S_ref = _scipy_dare(A, B, Q, R, N)
+    K, S, E = dlqr(A, B, Q, R, N)
+    res_ref = _rel_residual(A, B, Q, R, N, S_ref)
+    # Our answer is at least nearly as good as scipy's by the residual, and close to it.
+    assert _rel_residual(A, B, Q, R, N, S) <= max(10 * res_ref, 1e-12)
+    assert np.abs(S - S_ref).max() <= 1e-6 * np.abs(S_ref).max()
+    assert np.all(np.abs(E) < 1)
+
+
+def test_dlqr_near_unit_circle_really_is_hard():
+    """The 'near-unit-circle' instance above has a closed-loop eigenvalue within 1e-3 of 1 (so the
+    ill-conditioned test exercises what it claims to)."""
+    rng = np.random.default_rng(7 * 12 + 3)
+    A, B, Q, R, N = _ill_conditioned(rng, "near-unit-circle", 12, 3)
+    _, _, E = dlqr(A, B, Q, R, N)
+    assert np.abs(E).max() > 0.999
+
+
+def test_dlqr_falls_back_to_scipy_when_the_fast_path_fails(monkeypatch):
+    import control.linear_quadratic as lq
+    from control.riccati import DoublingResult
+
+    rng = np.random.default_rng(11)
+    small = _random_lti(rng, 3, 1)
+    big = _random_lti(rng, 9, 2)
+    monkeypatch.setattr(lq, "dare_qz", lambda *a: None)
+    nan = lambda A, *a: DoublingResult(np.full_like(A, np.nan), np.zeros(A.shape[:-2], bool), 60)  # noqa: E731
+    monkeypatch.setattr(lq, "dare_doubling", nan)
+    for A, B, Q, R, N in (small, big):
+        K, S, _ = dlqr(A, B, Q, R, N)
+        np.testing.assert_allclose(S, _scipy_dare(A, B, Q, R, N), rtol=1e-12, atol=0)
+    # A fast-path answer with a bad residual is rejected too.
+    monkeypatch.setattr(lq, "dare_qz", lambda A, B, Q, R, N: _scipy_dare(A, B, Q, R, N) * 1.001)
+    A, B, Q, R, N = small
+    np.testing.assert_allclose(dlqr(A, B, Q, R, N)[1], _scipy_dare(A, B, Q, R, N), rtol=1e-12)
+
+
+def test_dlqr_method_scipy_is_scipy():
+    A, B, Q, R, N = _random_lti(np.random.default_rng(12), 5, 2)
+    np.testing.assert_array_equal(
+        dlqr(A, B, Q, R, N, method="scipy")[1], _scipy_dare(A, B, Q, R, N)
+    )
+    with pytest.raises(ValueError, match="method must be 'auto' or 'scipy'"):
+        dlqr(A, B, Q, R, method="slycot")
+
+
+def test_doubling_reports_non_convergence_without_a_stabilising_solution():
+    from control.riccati import dare_doubling, dare_qz
+
+    A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
+    sol = dare_doubling(A, B, Q, R, None)
+    assert not sol.converged and np.isnan(sol.X).all()
+    assert dare_qz(A, B, Q, R, None) is None
+    assert dare_qz(A, B, Q, -R, None) is None  # R not positive definite
+
+
+@pytest.mark.parametrize("n, m", [(3, 1), (8, 3)])
+def test_dlqr_batched_matches_a_loop_with_broadcasting(n, m):
+    rng = np.random.default_rng(13)
+    probs = [[_random_lti(rng, n, m) for _ in range(3)] for _ in range(2)]  # batch (2, 3)
+    A, B, Q, R, N = (np.array([[p[k] for p in row] for row in probs]) for k in range(5))
+    Q_shared, R_shared = Q[0, 0], R[0, 0]  # no batch dims: broadcast
+    K, S, E = dlqr(A, B, Q_shared, R_shared, N)
+    assert K.shape == (2, 3, m, n) and S.shape == (2, 3, n, n) and E.shape == (2, 3, n)
+    for i in range(2):
+        for j in range(3):
+            Ki, Si, Ei = dlqr(A[i, j], B[i, j], Q_shared, R_shared, N[i, j])
+            np.testing.assert_allclose(S[i, j], Si, rtol=1e-9, atol=1e-12 * np.abs(Si).max())
+            np.testing.assert_allclose(K[i, j], Ki, rtol=1e-8, atol=1e-10 * np.abs(Ki).max())
+            np.testing.assert_allclose(np.sort_complex(E[i, j]), np.sort_complex(Ei), atol=1e-8)
+    # A (2, 1) batch of B broadcasts against A's (2, 3).
+    K2, S2, _ = dlqr(A, B[:, :1], Q_shared, R_shared)
+    np.testing.assert_allclose(S2[1, 2], dlqr(A[1, 2], B[1, 0], Q_shared, R_shared)[1],
+                               rtol=1e-9)  # fmt: skip
+    # torch in, torch out, batched.
+    Kt, St, Et = dlqr(torch.tensor(A), torch.tensor(B), Q_shared, R_shared, N)
+    assert isinstance(St, torch.Tensor) and St.shape == (2, 3, n, n) and Et.is_complex()
+    np.testing.assert_allclose(St.numpy(), S, rtol=1e-12)
+
+
+def test_dlqr_batched_error_names_the_batch_index():
+    rng = np.random.default_rng(14)
+    A, B, Q, R, _ = _random_lti(rng, 2, 1)
+    As = np.stack([A, np.diag([1.5, 0.5]), A])
+    Bs = np.stack([B, np.array([[0.0], [1.0]]), B])
+    with pytest.raises(ValueError, match=r"no stabilising solution \(batch index \(1,\)\)"):
+        dlqr(As, Bs, Q, R)
+    with pytest.raises(ValueError, match="batch dims of the inputs do not broadcast"):
+        dlqr(As, Bs[:2], Q, R)
+    with pytest.raises(TypeError, match="dlqr: Q must be an array, got None"):
+        dlqr(A, B, None, R)
