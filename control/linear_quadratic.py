@@ -30,7 +30,13 @@ from control._backend import (
 )
 from control.riccati import dare_doubling, dare_gain, dare_qz, dare_residual, dare_schur
 
-__all__ = ["LQRSolution", "NotPositiveDefiniteError", "dlqr", "lqr"]
+__all__ = [
+    "LQROverflowError",
+    "LQRSolution",
+    "NotPositiveDefiniteError",
+    "dlqr",
+    "lqr",
+]
 
 
 class NotPositiveDefiniteError(np.linalg.LinAlgError):
@@ -38,6 +44,21 @@ class NotPositiveDefiniteError(np.linalg.LinAlgError):
 
     ``LinAlgError`` is a ``ValueError``. ``time_step`` is the step ``t`` at which the backward
     recursion failed and ``batch_index`` the index into the batch dims (``()`` when unbatched).
+    """
+
+    def __init__(self, message: str, time_step: int, batch_index: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.time_step = time_step
+        self.batch_index = batch_index
+
+
+class LQROverflowError(ValueError, ArithmeticError):
+    """The cost-to-go or the optimal trajectory of :func:`lqr` overflowed (became inf or NaN).
+
+    A ``ValueError`` (the problem data cause it) and an ``ArithmeticError``. ``time_step`` is the
+    step ``t`` at which it happened (the first in the recursion's order: the largest ``t`` for the
+    backward pass, the smallest for the rollout) and ``batch_index`` the index into the batch
+    dims (``()`` when unbatched).
     """
 
     def __init__(self, message: str, time_step: int, batch_index: tuple[int, ...]) -> None:
@@ -173,20 +194,21 @@ def lqr(
             the message names the time step and batch index).
     """
     args = {"F": F, "f": f, "C": C, "c": c, "x0": x0, "C_final": C_final, "c_final": c_final}
-    given = {k: a for k, a in args.items() if a is not None}
+    given = _given_arrays(args)
     use_torch = any(is_torch(a) for a in given.values())
 
     if use_torch:
         dtype = float_dtype_torch(*given.values())
+        if dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # half precision overflows (max 65504) and loses accuracy
         device = next(a.device for a in given.values() if is_torch(a))
         conv = {
-            k: (a if is_torch(a) else torch.as_tensor(np.asarray(a))).to(dtype=dtype, device=device)
+            k: (a if is_torch(a) else torch.as_tensor(a)).to(dtype=dtype, device=device)
             for k, a in given.items()
         }
     else:
-        np_args = {k: to_numpy(a, k) for k, a in given.items()}
-        dtype_np = float_dtype_numpy(*np_args.values())
-        conv = {k: a.astype(dtype_np, copy=False) for k, a in np_args.items()}
+        dtype_np = float_dtype_numpy(*given.values())
+        conv = {k: a.astype(dtype_np, copy=False) for k, a in given.items()}
     for k in args:
         conv.setdefault(k, None)
     T, n, m, batch, full_batch = _validate(**conv)
@@ -204,8 +226,29 @@ def lqr(
         return _solve(conv, T, n, m, batch, full_batch, TorchOps(dtype, device))
     np_conv = {k: None if a is None else (a.numpy() if use_torch else a) for k, a in conv.items()}
     ops_cls = NumpyLapackOps if batch == () else NumpyBatchedOps
-    sol = _solve(np_conv, T, n, m, batch, full_batch, ops_cls(np_conv["F"].dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and raised below
+        sol = _solve(np_conv, T, n, m, batch, full_batch, ops_cls(np_conv["F"].dtype))
     return _map_solution(sol, lambda a: torch.from_numpy(np.asarray(a))) if use_torch else sol
+
+
+def _given_arrays(args: dict[str, Any]) -> dict[str, Any]:
+    """The non-``None`` arguments as torch tensors or numpy arrays of real numbers.
+
+    Raises:
+        TypeError: a required argument (F, f, C, c) is ``None``, or an argument is not numeric.
+    """
+    given = {}
+    for k, a in args.items():
+        if a is None:
+            if k in ("F", "f", "C", "c"):
+                raise TypeError(f"lqr: {k} must be an array (numpy or torch), got None")
+            continue
+        if not is_torch(a):
+            a = to_numpy(a, k)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"lqr: {k} must be an array of real numbers; got dtype {a.dtype}")
+        given[k] = a
+    return given
 
 
 def _map_solution(sol: LQRSolution, fn: Any) -> LQRSolution:
@@ -256,9 +299,9 @@ def _solve(
 
         low, info = ops.cholesky(Q[..., n:, n:])
         if isinstance(ops, NumpyLapackOps):
-            _raise_if_failed(ops, info, t)
+            _raise_if_failed(ops, info, t, Q[..., n:, n:], (Ks, ks, Vs, vs, consts), a)
         else:
-            infos.append(info)
+            infos.append((info, Q[..., n:, n:]))
         # W = L⁻¹ [Q_ux | q_u], so that Q_uu⁻¹[Q_ux | q_u] = L⁻ᵀ W.
         W = ops.solve_lower(low, ops.cat([Q[..., n:, :n], q[..., n:, :]], -1))  # (..., m, n+1)
         Kk = -ops.solve_lower_t(low, W)
@@ -275,8 +318,10 @@ def _solve(
         ks.append(Kk[..., :, n])
 
     if infos:  # deferred check on the torch path (avoids a device sync per step)
-        for i, info in enumerate(infos):
-            _raise_if_failed(ops, info, T - 1 - i)
+        for i, (info, Quu) in enumerate(infos):
+            steps = (Ks[:i], ks[:i], Vs[: i + 1], vs[: i + 1], consts[: i + 1])
+            _raise_if_failed(ops, info, T - 1 - i, Quu, steps, a)
+    backward = (Ks, ks, Vs, vs, consts)
 
     sol = LQRSolution(
         K=ops.stack(Ks[::-1], -3),
@@ -285,6 +330,8 @@ def _solve(
         v=ops.stack(vs[::-1], -2),
         const=ops.stack(consts[::-1], -1),
     )
+    if not all(_all_finite(getattr(sol, k)) for k in ("K", "k", "V", "v", "const")):
+        _raise_overflow(_backward_overflow(T, *backward), a)
     if a["x0"] is not None:
         x = bcast(a["x0"], (n,), full_batch)
         xs, us = [x], []
@@ -306,12 +353,105 @@ def _solve(
         if a["c_final"] is not None:
             cost = cost + (xT * bcast(a["c_final"], (n,))).sum(-1)
         sol.cost = cost
+        if not (_all_finite(sol.x) and _all_finite(sol.u) and _all_finite(cost)):
+            _raise_trajectory_overflow(xs, us, stage, cost, a)
     return sol
 
 
-def _raise_if_failed(ops: Any, info: Any, t: int) -> None:
+def _all_finite(x: Any) -> bool:
+    return bool(torch.isfinite(x).all()) if is_torch(x) else bool(np.isfinite(x).all())
+
+
+def _nonfinite_index(*arrays: tuple[Any, int]) -> tuple[int, ...] | None:
+    """First batch index at which any ``(array, number of trailing dims)`` is inf/NaN, else None
+    (``()`` for unbatched arrays)."""
+    bad: Any = False
+    for x, k in arrays:
+        b = ~np.isfinite(to_numpy(x, "x"))
+        bad = bad | (b.any(axis=tuple(range(-k, 0))) if k else b)
+    if not np.any(bad):
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if np.ndim(bad) else ()
+
+
+def _backward_overflow(
+    T: int, Ks: list, ks: list, Vs: list, vs: list, consts: list
+) -> tuple[int, tuple[int, ...]] | None:
+    """``(t, batch index)`` of the first non-finite step of the backward recursion (the
+    largest ``t``), from its per-step lists (``Vs[0]`` is ``V_T``, ``Ks[0]`` is ``K_{T-1}``)."""
+    for i in range(len(Vs)):
+        arrays = [(Vs[i], 2), (vs[i], 1), (consts[i], 0)]
+        if 1 <= i <= len(Ks):
+            arrays += [(Ks[i - 1], 2), (ks[i - 1], 1)]
+        idx = _nonfinite_index(*arrays)
+        if idx is not None:
+            return T - i, idx
+    return None
+
+
+def _largest_entry(a: dict[str, Any]) -> float:
+    """Largest |entry| of the problem data (for error messages)."""
+    largest = 0.0
+    for k in ("F", "f", "C", "c", "C_final", "c_final", "x0"):
+        x = None if a[k] is None else to_numpy(a[k], k)
+        if x is not None and x.size:
+            largest = max(largest, float(np.abs(x).max()))
+    return largest
+
+
+def _raise_overflow(found: tuple[int, tuple[int, ...]] | None, a: dict[str, Any]) -> None:
+    t, idx = found if found is not None else (-1, ())
+    where = f" (batch index {idx})" if idx else ""
+    T = a["F"].shape[-3]
+    dtype = str(a["F"].dtype).replace("torch.", "")
+    raise LQROverflowError(
+        f"lqr: overflow: the cost-to-go (V_t, v_t, const_t or the gains) became inf/NaN at time "
+        f"step t={t}{where} of the backward Riccati recursion (horizon T={T}, {dtype}). Likely "
+        "cause: an unstable mode that the controls cannot reach (uncontrollable), whose cost "
+        "grows like |eigenvalue|^(2(T-t)) over a long horizon; or huge entries in the problem "
+        f"data (largest |entry| {_largest_entry(a):.3g}). Shorten the horizon, make the unstable "
+        "mode controllable, or rescale the problem (float64 reaches further than float32)",
+        time_step=t,
+        batch_index=idx,
+    )
+
+
+def _raise_trajectory_overflow(xs: list, us: list, stage: Any, cost: Any, a: dict) -> None:
+    T = len(us)
+    for t in range(T + 1):
+        arrays = [(xs[t], 1)] + ([(us[t], 1)] if t < T else [])
+        idx = _nonfinite_index(*arrays)
+        if idx is not None:
+            what = f"the optimal trajectory overflows at t={t} (x_t or u_t became inf/NaN)"
+            break
+    else:
+        idx = _nonfinite_index((cost, 0)) or ()
+        bad = ~np.isfinite(to_numpy(stage, "stage"))
+        t = int(np.argwhere(bad.reshape(-1, T).any(0))[0][0]) if bad.any() else T
+        what = f"the optimal trajectory's cost overflows at t={t}"
+    where = f" (batch index {idx})" if idx else ""
+    raise LQROverflowError(
+        f"lqr: overflow: {what}{where} in the forward rollout from x0 (horizon T={T}). Likely "
+        "cause: an unstable mode that the controls cannot reach (uncontrollable) and that "
+        "costs little, growing like |eigenvalue|^t over a long horizon; or huge entries in the "
+        f"problem data (largest |entry| {_largest_entry(a):.3g}). Shorten the horizon, penalise "
+        "or stabilise that mode, or rescale the problem",
+        time_step=t,
+        batch_index=idx,
+    )
+
+
+def _raise_if_failed(
+    ops: Any, info: Any, t: int, Quu: Any, steps: tuple[list, ...], a: dict[str, Any]
+) -> None:
+    """Raise when the Cholesky factorisation of ``Q_uu`` at step ``t`` failed: overflow when
+    ``Q_uu`` is not finite (``steps``: the backward lists up to step ``t+1``), else
+    :class:`NotPositiveDefiniteError`."""
     failed, idx, order = ops.failed(info)
     if failed:
+        if not _all_finite(Quu):
+            found = _backward_overflow(a["F"].shape[-3], *steps)
+            _raise_overflow(found or (t, _nonfinite_index((Quu, 2)) or ()), a)
         where = f" (batch index {idx})" if idx else ""
         raise NotPositiveDefiniteError(
             f"lqr: Q_uu = C_uu + F_uᵀ V_{{t+1}} F_u is not positive definite at time step "
@@ -385,6 +525,8 @@ def dlqr(
     torch_like = next((x for x in raw.values() if is_torch(x)), None)
     if torch_like is not None:
         dt = float_dtype_torch(*[x for x in raw.values() if x is not None])
+        if dt in (torch.float16, torch.bfloat16):
+            dt = torch.float32  # computed in float64; half precision would lose it
         dev = torch_like.device
         return (
             torch.as_tensor(K, dtype=dt, device=dev),
@@ -406,6 +548,8 @@ def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
                 raise TypeError(f"dlqr: {k} must be an array, got None")
             arrs[k] = None
             continue
+        if is_torch(x):  # via float64 in torch: numpy has no bfloat16
+            x = x.detach().to(device="cpu", dtype=torch.float64)
         arrs[k] = np.asarray(to_numpy(x, k), dtype=np.float64)
     An, Bn = arrs["A"], arrs["B"]
     if An.ndim < 2 or An.shape[-1] != An.shape[-2] or An.shape[-1] < 1:

@@ -3,6 +3,8 @@ against scipy's DARE solver, backend/shape/dtype handling and error messages."""
 
 from __future__ import annotations
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -484,3 +486,113 @@ def test_dlqr_batched_error_names_the_batch_index():
         dlqr(As, Bs[:2], Q, R)
     with pytest.raises(TypeError, match="dlqr: Q must be an array, got None"):
         dlqr(A, B, None, R)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overflow of the cost-to-go / trajectory, None and half-precision inputs (issue 15)
+# ---------------------------------------------------------------------------------------------
+
+
+def _unstabilisable(T, dtype=np.float64, x_weight=1.0):
+    """A = diag(2, 0.5), B = [0; 1]: the mode 2 is unstable and no control reaches it."""
+    F = np.broadcast_to(np.array([[2.0, 0.0, 0.0], [0.0, 0.5, 1.0]], dtype=dtype), (T, 2, 3))
+    C = np.broadcast_to(np.diag([x_weight, 1.0, 1.0]).astype(dtype), (T, 3, 3))
+    return F, np.zeros((T, 2), dtype), C, np.zeros((T, 3), dtype), np.ones(2, dtype)
+
+
+def _as_kind(args, kind):
+    if kind == "numpy-batched":
+        return tuple(np.stack([a, a]) for a in args)
+    if kind.startswith("torch"):
+        grad = kind == "torch-grad"
+        return tuple(torch.tensor(np.ascontiguousarray(a), requires_grad=grad) for a in args)
+    return args
+
+
+@pytest.mark.parametrize("kind", ["numpy", "numpy-batched", "torch", "torch-grad"])
+def test_lqr_cost_to_go_overflow_is_named_with_time_step_and_cause(kind):
+    from control.linear_quadratic import LQROverflowError
+
+    args = _as_kind(_unstabilisable(1100), kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning leaks out before the error
+        with pytest.raises(LQROverflowError, match="overflow") as info:
+            lqr(*args)
+    msg = str(info.value)
+    # V_t ~ 4^(T-t) passes float64's max (~1.8e308) about 512 steps before the end.
+    assert 1100 - 520 < info.value.time_step < 1100 - 500
+    assert f"t={info.value.time_step}" in msg
+    assert "uncontrollable" in msg and "long horizon" in msg
+    assert not isinstance(info.value, NotPositiveDefiniteError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ArithmeticError)
+    if kind == "numpy-batched":
+        assert info.value.batch_index == (0,)
+
+
+def test_lqr_overflow_in_float32_and_huge_entries():
+    from control.linear_quadratic import LQROverflowError
+
+    # float32 overflows (max ~3.4e38) after ~64 steps of V_t ~ 4^(T-t).
+    F, f, C, c, x0 = _unstabilisable(100, np.float32)
+    with pytest.raises(LQROverflowError, match=r"overflow.*t=3\d") as info:
+        lqr(F, f, C, c, x0)
+    assert 100 - 70 < info.value.time_step < 100 - 60
+    # Entries near 1e200: Fᵀ V F is ~1e400 at the first backward step.
+    rng = np.random.default_rng(20)
+    F, f, C, c, x0, _, _ = random_problem(rng, T=5, n=2, m=1)
+    F = F.copy()
+    F[3] *= 1e200
+    for args in (
+        (F, f, C, c, x0),
+        tuple(torch.tensor(a, requires_grad=True) for a in (F, f, C, c)),
+    ):
+        with pytest.raises(LQROverflowError, match=r"overflow.*t=3.*e\+(199|200)"):
+            lqr(*args)
+
+
+def test_lqr_trajectory_overflow_with_finite_cost_to_go():
+    """No cost on the unstable mode: V stays finite but x_t = 2^t x_0 overflows in the rollout."""
+    from control.linear_quadratic import LQROverflowError
+
+    F, f, C, c, x0 = _unstabilisable(1100, x_weight=0.0)
+    sol = lqr(F, f, C, c)  # without x0 everything is finite
+    assert np.isfinite(sol.V).all() and np.isfinite(sol.K).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LQROverflowError, match=r"optimal trajectory overflows at t=10\d\d"):
+            lqr(F, f, C, c, x0)
+
+
+def test_lqr_none_and_non_numeric_arguments_are_named():
+    rng = np.random.default_rng(21)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=3, n=2, m=1)
+    for i, name in enumerate(["F", "f", "C", "c"]):
+        args = [F, f, C, c]
+        args[i] = None
+        with pytest.raises(TypeError, match=f"lqr: {name} must be an array .* got None"):
+            lqr(*args)
+    with pytest.raises(TypeError, match="lqr: C must be an array of real numbers; got dtype <U"):
+        lqr(F, f, np.full(C.shape, "x"), c)
+    with pytest.raises(
+        TypeError, match="lqr: x0 must be an array of real numbers; got dtype object"
+    ):
+        lqr(F, f, C, c, np.array([1.0, None], dtype=object))
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_lqr_half_precision_torch_is_computed_in_float32(half):
+    rng = np.random.default_rng(22)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=6, n=2, m=1)
+    ref = lqr(*(torch.tensor(a, dtype=half).to(torch.float32) for a in (F, f, C, c, x0)))
+    for grad in (False, True):
+        args = [torch.tensor(a, dtype=half, requires_grad=grad) for a in (F, f, C, c, x0)]
+        sol = lqr(*args)
+        assert sol.K.dtype == torch.float32 and sol.cost.dtype == torch.float32
+        np.testing.assert_allclose(sol.u.detach().numpy(), ref.u.numpy(), rtol=1e-6, atol=1e-6)
+        if grad:
+            sol.cost.backward()
+            assert args[3].grad is not None and args[3].grad.dtype == half
+    # dlqr: half-precision tensors in, float32 out as well.
+    K, S, E = dlqr(*(torch.tensor(a, dtype=half) for a in (np.eye(2), np.eye(2), np.eye(2))),
+                   torch.eye(2, dtype=half))  # fmt: skip
+    assert K.dtype == torch.float32 and S.dtype == torch.float32 and E.dtype == torch.complex64
