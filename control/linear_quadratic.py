@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import scipy.linalg.lapack
 import torch
 
 from control._backend import (
@@ -490,10 +491,10 @@ def dlqr(
         method: ``"auto"`` (default): a fast path, then scipy's Schur method for any problem where
             the fast path fails or leaves a relative DARE residual above 1e-11 (``R`` not
             positive definite, closed-loop eigenvalues on or near the unit circle, no
-            stabilising solution). The fast path is the ordered QZ method on the symplectic
-            pencil with direct LAPACK calls (:func:`control.riccati.dare_qz`) for one problem
-            with n <= 6, and structure-preserving doubling
-            (:func:`control.riccati.dare_doubling`, vectorised over the batch) otherwise.
+            stabilising solution). The fast path is the stable eigenvectors of the symplectic
+            pencil from one LAPACK call (:func:`control.riccati.dare_qz`) for one problem with
+            n <= 6, and structure-preserving doubling (:func:`control.riccati.dare_doubling`,
+            vectorised over the batch) otherwise.
             ``"scipy"``: :func:`scipy.linalg.solve_discrete_are` for every problem.
 
     Leading batch dims ``...`` may differ between arguments and broadcast; each problem in the
@@ -513,7 +514,7 @@ def dlqr(
     raw = {"A": A, "B": B, "Q": Q, "R": R, "N": N}
     An, Bn, Qn, Rn, Nn = _dlqr_inputs(raw)
     S, K = _dlqr_riccati(An, Bn, Qn, Rn, Nn, method)
-    E = np.linalg.eigvals(An - Bn @ K)
+    E = _eigvals(An - Bn @ K)
     unstable = ~(np.abs(E) < 1.0).all(-1)
     if unstable.any():
         idx = tuple(int(i) for i in np.argwhere(unstable)[0]) if unstable.ndim else ()
@@ -538,6 +539,15 @@ def dlqr(
     return K, S, E
 
 
+def _eigvals(M: np.ndarray) -> np.ndarray:
+    """Eigenvalues (complex) of ``M`` (..., n, n); one LAPACK ``dgeev`` call when unbatched."""
+    if M.ndim == 2:
+        wr, wi, _, _, info = scipy.linalg.lapack.dgeev(M, compute_vl=0, compute_vr=0)
+        if info == 0:
+            return wr + 1j * wi
+    return np.linalg.eigvals(M).astype(np.complex128)
+
+
 def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
     """Validate ``dlqr``'s inputs; return A, B, Q, R, N as float64 numpy arrays broadcast to one
     batch shape, with Q and R symmetrised (N may be ``None``)."""
@@ -549,8 +559,11 @@ def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
             arrs[k] = None
             continue
         if is_torch(x):  # via float64 in torch: numpy has no bfloat16
-            x = x.detach().to(device="cpu", dtype=torch.float64)
-        arrs[k] = np.asarray(to_numpy(x, k), dtype=np.float64)
+            x = x.detach().to(device="cpu", dtype=torch.float64).numpy()
+        try:
+            arrs[k] = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"dlqr: {k} must be an array of real numbers ({e})") from None
     An, Bn = arrs["A"], arrs["B"]
     if An.ndim < 2 or An.shape[-1] != An.shape[-2] or An.shape[-1] < 1:
         raise _shape_error("A", "(..., n, n)", An.shape)
@@ -566,21 +579,20 @@ def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
         if x.ndim < 2 or x.shape[-2:] != trailing[k]:
             raise _shape_error(k, f"{expected[k]} = (..., {trailing[k][0]}, {trailing[k][1]})",
                                x.shape)  # fmt: skip
-        check_finite(x, k)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{k} contains NaN or inf")
     shapes = {k: x.shape[:-2] for k, x in arrs.items() if x is not None}
-    try:
-        batch = tuple(np.broadcast_shapes(*shapes.values()))
-    except ValueError:
-        desc = ", ".join(f"{k}: {s}" for k, s in shapes.items())
-        raise ValueError(f"dlqr: batch dims of the inputs do not broadcast ({desc})") from None
-    out = []
-    for k, x in arrs.items():
-        if x is not None and x.shape[:-2] != batch:
-            x = np.broadcast_to(x, batch + trailing[k])
-        if k in ("Q", "R"):
-            x = _sym(x)
-        out.append(x)
-    return out
+    if any(shapes.values()):
+        try:
+            batch = tuple(np.broadcast_shapes(*shapes.values()))
+        except ValueError:
+            desc = ", ".join(f"{k}: {s}" for k, s in shapes.items())
+            raise ValueError(f"dlqr: batch dims of the inputs do not broadcast ({desc})") from None
+        for k, x in arrs.items():
+            if x is not None and x.shape[:-2] != batch:
+                arrs[k] = np.broadcast_to(x, batch + trailing[k])
+    Q, R = arrs["Q"], arrs["R"]
+    return [arrs["A"], arrs["B"], _sym(Q), _sym(R), arrs["N"]]
 
 
 def _dlqr_riccati(

@@ -23,8 +23,8 @@ B (..., n, m), Q (..., n, n) symmetric, R (..., m, m) symmetric, N (..., n, m).
   definite; it does not converge when the closed loop has eigenvalues on or near the unit circle
   and it overflows when no stabilising solution exists. Those elements are reported as not
   converged (the caller falls back to the Schur method).
-* :func:`dare_qz` — the ordered QZ method on the symplectic pencil with direct LAPACK calls
-  (unbatched; the fast path for small n, where call overhead dominates).
+* :func:`dare_qz` — the stable eigenvectors of the symplectic pencil (QZ, one LAPACK call;
+  unbatched; the fast path for small n, where call overhead dominates).
 * :func:`dare_schur` — scipy's :func:`scipy.linalg.solve_discrete_are` (QZ of the extended
   pencil with balancing), one batch element at a time.
 * :func:`dare_gain` — the gain ``K = (R + BᵀXB)⁻¹(BᵀXA + Nᵀ)``.
@@ -33,6 +33,7 @@ B (..., n, m), Q (..., n, n) symmetric, R (..., m, m) symmetric, N (..., n, m).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ __all__ = [
     "dare_schur",
 ]
 
+_TINY = float(np.finfo(np.float64).tiny)
 _MAX_ITER = 60
 _TOL = 1e-15  # stop when ‖H_{k+1} - H_k‖_F <= _TOL ‖H_{k+1}‖_F
 
@@ -184,52 +186,49 @@ def _doubling_loop(
 def dare_qz(
     A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, N: np.ndarray | None
 ) -> np.ndarray | None:
-    """Solve one (unbatched) DARE by the ordered QZ (Schur) method on the symplectic pencil.
+    """Solve one (unbatched) DARE from the stable eigenvectors of the symplectic pencil.
 
     With ``Â, G, Ĥ`` as in :func:`dare_doubling`, ``[I; X]`` spans the deflating subspace of
     ``L - λM``, ``L = [[Â, 0], [-Ĥ, I]]``, ``M = [[I, G], [0, Âᵀ]]``, for its n eigenvalues
-    inside the unit circle (the closed-loop eigenvalues). One LAPACK ``dgges`` call computes the
-    QZ form with those eigenvalues ordered first (right Schur vectors ``Z``), and
-    ``X = Z₂₁ Z₁₁⁻¹``. Unlike :func:`scipy.linalg.solve_discrete_are` it forms ``R⁻¹`` and does
-    not balance, so it makes a handful of calls instead of dozens: the fast path for small n,
-    where call overhead dominates.
+    inside the unit circle (the closed-loop eigenvalues). One LAPACK ``dggev`` call (QZ plus
+    eigenvectors) gives a basis ``V = [V₁; V₂]`` of that subspace (for a complex pair, the real
+    and imaginary parts of its eigenvector span the same real subspace), and ``X = V₂ V₁⁻¹``.
+    Unlike :func:`scipy.linalg.solve_discrete_are` it forms ``R⁻¹``, does not balance and does
+    not reorder the Schur form, so it makes a handful of calls instead of dozens: the fast path
+    for small n, where call overhead dominates. It is less robust (a defective eigenvalue makes
+    ``V₁`` ill-conditioned); the caller checks the residual. Floating-point warnings are not
+    suppressed here (wrap the call in ``np.errstate`` if needed).
 
     Args:
         A: (n, n).  B: (n, m).  Q: (n, n) symmetric.  R: (m, m) symmetric.  N: (n, m) or None.
 
     Returns:
         X (n, n) symmetrised, or ``None`` when ``R`` is not positive definite, the pencil does
-        not have exactly n eigenvalues inside the unit circle, the reordering failed, or
-        ``Z₁₁`` is singular.
+        not have exactly n eigenvalues inside the unit circle, or ``V₁`` is singular.
     """
     n = A.shape[-1]
-    with np.errstate(all="ignore"):
-        Ah, G, H, ok = _eliminate_cross_term(A, B, Q, R, N)
-        if not ok:
-            return None
-        Lp = np.zeros((2 * n, 2 * n), order="F")
-        Mp = np.zeros((2 * n, 2 * n), order="F")
-        Lp[:n, :n] = Ah
-        Lp[n:, :n] = -H
-        Mp[:n, n:] = G
-        Mp[n:, n:] = Ah.T
-        diag = np.arange(n)
-        Lp[diag + n, diag + n] = 1.0
-        Mp[diag, diag] = 1.0
-        out = lapack.dgges(_inside_unit_circle, Lp, Mp, jobvsl=0, sort_t=1, overwrite_a=1,
-                           overwrite_b=1)  # fmt: skip
-        sdim, Z, info = out[2], out[7], out[-1]
-        if info != 0 or sdim != n:
-            return None
-        _, _, Xt, info = lapack.dgesv(Z[:n, :n].T, Z[n:, :n].T)  # X Z₁₁ = Z₂₁
-        if info != 0:
-            return None
-        return 0.5 * (Xt + Xt.T)
-
-
-def _inside_unit_circle(alphar: float, alphai: float, beta: float) -> bool:
-    """``dgges`` selection: the generalised eigenvalue ``(αr + iαi)/β`` has modulus < 1."""
-    return alphar * alphar + alphai * alphai < beta * beta
+    Ah, G, H, ok = _eliminate_cross_term(A, B, Q, R, N)
+    if not ok:
+        return None
+    Lp = np.zeros((2 * n, 2 * n), order="F")
+    Mp = np.zeros((2 * n, 2 * n), order="F")
+    Lp[:n, :n] = Ah
+    Lp[n:, :n] = -H
+    Mp[:n, n:] = G
+    Mp[n:, n:] = Ah.T
+    diag = np.arange(n)
+    Lp[diag + n, diag + n] = 1.0
+    Mp[diag, diag] = 1.0
+    alphar, alphai, beta, _, V, _, info = lapack.dggev(Lp, Mp, compute_vl=0, overwrite_a=1,
+                                                       overwrite_b=1)  # fmt: skip
+    stable = alphar * alphar + alphai * alphai < beta * beta  # equal within a complex pair
+    if info != 0 or np.count_nonzero(stable) != n:
+        return None
+    U = V[:, stable]
+    _, _, Xt, info = lapack.dgesv(U[:n].T, U[n:].T)  # X U₁ = U₂
+    if info != 0:
+        return None
+    return 0.5 * (Xt + Xt.T)
 
 
 def dare_schur(
@@ -296,6 +295,10 @@ def dare_residual(
     if N is not None:
         Hm = Hm + N.swapaxes(-1, -2)
     AtXA = A.swapaxes(-1, -2) @ XA
-    terms = np.stack([Q + AtXA - Hm.swapaxes(-1, -2) @ K - X, Q, AtXA, X])
+    res = Q + AtXA - Hm.swapaxes(-1, -2) @ K - X
+    if X.ndim == 2:  # fewer, cheaper calls for one problem
+        scale = math.sqrt(np.vdot(Q, Q)) + math.sqrt(np.vdot(AtXA, AtXA)) + math.sqrt(np.vdot(X, X))
+        return np.float64(math.sqrt(np.vdot(res, res)) / max(scale, _TINY))
+    terms = np.stack([res, Q, AtXA, X])
     norms = np.sqrt((terms * terms).sum((-2, -1)))  # (4, ...)
-    return norms[0] / np.maximum(norms[1:].sum(0), np.finfo(np.float64).tiny)
+    return norms[0] / np.maximum(norms[1:].sum(0), _TINY)

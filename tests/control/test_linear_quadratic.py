@@ -596,3 +596,20 @@ def test_lqr_half_precision_torch_is_computed_in_float32(half):
     K, S, E = dlqr(*(torch.tensor(a, dtype=half) for a in (np.eye(2), np.eye(2), np.eye(2))),
                    torch.eye(2, dtype=half))  # fmt: skip
     assert K.dtype == torch.float32 and S.dtype == torch.float32 and E.dtype == torch.complex64
+
+
+def test_dlqr_fast_path_is_used_on_well_conditioned_problems(monkeypatch):
+    """The fast paths' answers are accepted (scipy is not called) for ordinary problems, batched
+    or not, small n (QZ) or larger (doubling)."""
+    import control.linear_quadratic as lq
+
+    def no_scipy(*a):
+        raise AssertionError("fell back to scipy")
+
+    monkeypatch.setattr(lq, "dare_schur", no_scipy)
+    rng = np.random.default_rng(15)
+    for n, m in ((2, 1), (5, 2), (12, 3)):
+        probs = [_random_lti(rng, n, m) for _ in range(4)]
+        for A, B, Q, R, N in probs:
+            dlqr(A, B, Q, R, N)
+        dlqr(*(np.stack(a) for a in zip(*probs, strict=True)))
