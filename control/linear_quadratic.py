@@ -489,8 +489,9 @@ def dlqr(
         R: control cost (symmetric PD), shape (..., m, m).
         N: cross term, shape (..., n, m); zero when omitted.
         method: ``"auto"`` (default): a fast path, then scipy's Schur method for any problem where
-            the fast path fails or leaves a relative DARE residual above 1e-11 (``R`` not
-            positive definite, closed-loop eigenvalues on or near the unit circle, no
+            the fast path fails, leaves a relative DARE residual above 1e-11, or gives a
+            solution that does not stabilise the system (``R`` not positive definite,
+            closed-loop eigenvalues on or near the unit circle, a costless unstable mode, no
             stabilising solution). The fast path is the stable eigenvectors of the symplectic
             pencil from one LAPACK call (:func:`control.riccati.dare_qz`) for one problem with
             n <= 6, and structure-preserving doubling (:func:`control.riccati.dare_doubling`,
@@ -513,8 +514,7 @@ def dlqr(
         raise ValueError(f"dlqr: method must be 'auto' or 'scipy'; got {method!r}")
     raw = {"A": A, "B": B, "Q": Q, "R": R, "N": N}
     An, Bn, Qn, Rn, Nn = _dlqr_inputs(raw)
-    S, K = _dlqr_riccati(An, Bn, Qn, Rn, Nn, method)
-    E = _eigvals(An - Bn @ K)
+    S, K, E = _dlqr_riccati(An, Bn, Qn, Rn, Nn, method)
     unstable = ~(np.abs(E) < 1.0).all(-1)
     if unstable.any():
         idx = tuple(int(i) for i in np.argwhere(unstable)[0]) if unstable.ndim else ()
@@ -602,28 +602,37 @@ def _dlqr_riccati(
     R: np.ndarray,
     N: np.ndarray | None,
     method: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """DARE solutions S (..., n, n) and gains K (..., m, n) by ``method`` (see :func:`dlqr`)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DARE solutions S (..., n, n), gains K (..., m, n) and closed-loop eigenvalues E (..., n)
+    by ``method`` (see :func:`dlqr`).
+
+    A fast-path solution is kept only if its residual passes the gate and it stabilises the
+    system: the DARE can have several solutions, and doubling converges to a non-stabilising one
+    when an unstable mode costs nothing (e.g. ``Q = 0``); scipy then finds the stabilising one.
+    """
     if method == "scipy":
         S = dare_schur(A, B, Q, R, N)
     else:
-        with np.errstate(all="ignore"):  # failures show as NaN/inf, caught by the residual
+        with np.errstate(all="ignore"):  # failures show as NaN/inf, caught by the checks
             if A.ndim == 2 and A.shape[-1] <= _QZ_MAX_N:
                 X = dare_qz(A, B, Q, R, N)
                 S = np.full_like(A, np.nan) if X is None else X
             else:
                 S = dare_doubling(A, B, Q, R, N).X
             K, _ = dare_gain(A, B, R, N, S)
-            bad = ~(dare_residual(A, B, Q, N, S, K) <= _DARE_RESIDUAL_TOL)
+            finite = np.isfinite(K).all((-2, -1))
+            E = _eigvals(A - B @ np.where(finite[..., None, None], K, 0.0))
+            stable = finite & (np.abs(E) < 1.0).all(-1)
+            bad = ~stable | ~(dare_residual(A, B, Q, N, S, K) <= _DARE_RESIDUAL_TOL)
         if not bad.any():
-            return S, K
+            return S, K, E
         S = S.copy()
         for idx in np.argwhere(bad) if bad.ndim else [()]:
             S[tuple(idx)] = _schur_at(A, B, Q, R, N, tuple(int(i) for i in idx))
     K, gain_ok = dare_gain(A, B, R, N, S)
     if not np.all(gain_ok):
         raise ValueError("dlqr: Bᵀ S B + R is not positive definite")
-    return S, K
+    return S, K, _eigvals(A - B @ K)
 
 
 def _schur_at(

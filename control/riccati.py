@@ -221,7 +221,7 @@ def dare_qz(
     Mp[diag, diag] = 1.0
     alphar, alphai, beta, _, V, _, info = lapack.dggev(Lp, Mp, compute_vl=0, overwrite_a=1,
                                                        overwrite_b=1)  # fmt: skip
-    stable = alphar * alphar + alphai * alphai < beta * beta  # equal within a complex pair
+    stable = alphar * alphar + alphai * alphai < beta * beta  # |λ| < 1, scale-invariant
     if info != 0 or np.count_nonzero(stable) != n:
         return None
     U = V[:, stable]

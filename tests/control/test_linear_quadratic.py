@@ -613,3 +613,43 @@ def test_dlqr_fast_path_is_used_on_well_conditioned_problems(monkeypatch):
         for A, B, Q, R, N in probs:
             dlqr(A, B, Q, R, N)
         dlqr(*(np.stack(a) for a in zip(*probs, strict=True)))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["A=0", "repeated eigenvalues", "Jordan block", "Q=0 stable A", "Q=0 unstable A", "n=m=1"],
+)
+def test_dlqr_degenerate_structure_matches_scipy(case):
+    """Singular A (infinite pencil eigenvalues), repeated or defective closed-loop eigenvalues,
+    zero state cost: whichever path answers, the result equals scipy's."""
+    I2 = np.eye(2)
+    A, B, Q, R = {
+        "A=0": (np.zeros((2, 2)), I2, I2, I2),
+        "repeated eigenvalues": (0.5 * I2, I2, I2, I2),
+        "Jordan block": (
+            np.array([[0.9, 1.0], [0.0, 0.9]]),
+            np.array([[0.0], [1.0]]),
+            I2,
+            np.eye(1),
+        ),  # fmt: skip
+        "Q=0 stable A": (
+            np.array([[0.5, 0.2], [0.0, -0.3]]),
+            np.array([[1.0], [0.5]]),
+            np.zeros((2, 2)),
+            np.eye(1),
+        ),  # fmt: skip
+        "Q=0 unstable A": (
+            np.array([[1.5, 0.2], [0.0, 0.3]]),
+            np.array([[1.0], [0.5]]),
+            np.zeros((2, 2)),
+            np.eye(1),
+        ),  # fmt: skip
+        "n=m=1": (np.array([[1.2]]), np.array([[1.0]]), np.array([[1.0]]), np.array([[0.1]])),
+    }[case]
+    K, S, E = dlqr(A, B, Q, R)
+    S_ref = _scipy_dare(A, B, Q, R, None)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(E) < 1)
+    # Batched (doubling) too.
+    _, Sb, _ = dlqr(np.stack([A, A]), B, Q, R)
+    np.testing.assert_allclose(Sb[1], S_ref, rtol=1e-9, atol=1e-12)
