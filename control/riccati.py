@@ -22,7 +22,9 @@ B (..., n, m), Q (..., n, n) symmetric, R (..., m, m) symmetric, N (..., n, m).
   needs only a few dozen numpy calls, so it is also fast for small n. It needs ``R`` positive
   definite; it does not converge when the closed loop has eigenvalues on or near the unit circle
   and it overflows when no stabilising solution exists. Those elements are reported as not
-  converged (the caller falls back to the Schur method).
+  converged (the caller falls back to the Schur method). When an unstable mode is not seen by
+  ``Q`` (``(A, Q)`` not detectable, e.g. ``Q = 0``) it converges to a DARE solution that does not
+  stabilise: the caller must check the closed loop.
 * :func:`dare_qz` — the stable eigenvectors of the symplectic pencil (QZ, one LAPACK call;
   unbatched; the fast path for small n, where call overhead dominates).
 * :func:`dare_schur` — scipy's :func:`scipy.linalg.solve_discrete_are` (QZ of the extended
