@@ -91,9 +91,11 @@ def dare_doubling(
     batch = A.shape[:-2]
     with np.errstate(all="ignore"):
         Ak, G, H, ok = _eliminate_cross_term(A, B, Q, R, N)
-        solve = _solve_unbatched if batch == () else _solve_batched
-        Ak, G, H, ok, done, iterations = _doubling_loop(Ak, G, H, ok, solve)
-    converged = ok & done
+        if batch == ():
+            H, done, iterations = _doubling_loop_single(Ak, G, H) if ok else (H, False, 0)
+        else:
+            Ak, G, H, ok, done, iterations = _doubling_loop(Ak, G, H, ok, _solve_batched)
+    converged = np.bool_(ok & done)
     X = np.where(converged[..., None, None], 0.5 * (H + H.swapaxes(-1, -2)), np.nan)
     return DoublingResult(X=X, converged=np.asarray(converged), iterations=iterations)
 
@@ -155,6 +157,33 @@ def _solve_batched(W: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarr
         for idx in np.ndindex(W.shape[:-2]):
             Y[idx], ok[idx] = _solve_unbatched(W[idx], rhs[idx])
         return Y, ok
+
+
+def _doubling_loop_single(
+    A: np.ndarray, G: np.ndarray, H: np.ndarray
+) -> tuple[np.ndarray, bool, int]:
+    """:func:`_doubling_loop` for one problem, with half the numpy calls per step (LAPACK
+    ``gesv``, scalar convergence test); ``(H, converged, steps)``."""
+    n = A.shape[-1]
+    eye = np.eye(n)
+    AG = np.concatenate([A, G], -1)
+    for k in range(1, _MAX_ITER + 1):
+        _, _, Y, info = lapack.dgesv(eye + G @ H, AG)
+        if info != 0:
+            return H, False, k
+        P = A @ Y  # [A_{k+1} | A_k W⁻¹ G_k]
+        dH = A.T @ (H @ Y[:, :n])
+        G = G + P[:, n:] @ A.T
+        A = P[:, :n]
+        H = H + dH
+        P[:, n:] = G
+        AG = P
+        change, size = float(np.vdot(dH, dH)), float(np.vdot(H, H))
+        if not (math.isfinite(change) and math.isfinite(size)):
+            return H, False, k
+        if change <= _TOL * _TOL * size:
+            return H, True, k
+    return H, False, _MAX_ITER
 
 
 def _doubling_loop(
