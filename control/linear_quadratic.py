@@ -187,12 +187,18 @@ def lqr(
 
     Returns:
         :class:`LQRSolution` holding numpy arrays when all inputs are numpy, torch tensors (dtype
-        and device of the inputs, differentiable) when any input is a tensor.
+        and device of the inputs, differentiable) when any input is a tensor. torch float16 and
+        bfloat16 inputs are computed in, and returned as, float32. Every output is checked
+        finite.
 
     Raises:
+        TypeError: a required argument (F, f, C, c) is ``None``, or an input is not numeric.
         ValueError: a shape mismatch (naming the argument and the expected shape) or NaN/inf input.
         NotPositiveDefiniteError: ``Q_uu`` is not positive definite at some step (a ``ValueError``;
             the message names the time step and batch index).
+        LQROverflowError: the cost-to-go or the optimal trajectory overflowed (a ``ValueError``
+            and an ``ArithmeticError``; the message names the time step, batch index and likely
+            cause: an uncontrollable unstable mode over a long horizon, or huge entries).
     """
     args = {"F": F, "f": f, "C": C, "c": c, "x0": x0, "C_final": C_final, "c_final": c_final}
     given = _given_arrays(args)
