@@ -225,8 +225,11 @@ class LinearMPC:
         solver_options: dict[str, Any] | None = None,
         raise_on_infeasible: bool = True,
     ) -> None:
-        if not isinstance(horizon, int | np.integer) or horizon < 1:
+        if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be an integer >= 1; got {horizon!r}")
+        for name, value in (("A", A), ("B", B), ("Q", Q), ("R", R)):
+            if value is None:
+                raise TypeError(f"LinearMPC: {name} must be an array, got None")
         H = self.horizon = int(horizon)
         self.A, self.B, self.time_varying = _dynamics(A, B, H)
         n, m = self.n, self.m = self.B.shape[-2], self.B.shape[-1]

@@ -273,16 +273,18 @@ def dare_schur(
     """
     X = np.empty_like(Q)
     for idx in np.ndindex(A.shape[:-2]):
+        args = (A[idx], B[idx], Q[idx], R[idx], None if N is None else N[idx])
         try:
-            X[idx] = scipy.linalg.solve_discrete_are(
-                A[idx], B[idx], Q[idx], R[idx], s=None if N is None else N[idx]
-            )
+            with np.errstate(all="ignore"):  # scipy's own overflow warnings on huge entries
+                X[idx] = scipy.linalg.solve_discrete_are(*args[:4], s=args[4])
         except (np.linalg.LinAlgError, ValueError) as e:
             where = f" (batch index {idx})" if idx else ""
+            largest = max(float(np.abs(a).max(initial=0.0)) for a in args if a is not None)
             raise ValueError(
                 f"dlqr: the discrete algebraic Riccati equation has no stabilising solution"
-                f"{where} ((A, B) must be stabilisable, R positive definite, and no closed-loop "
-                f"eigenvalue on the unit circle); scipy said: {e}"
+                f"{where} ((A, B) must be stabilisable, R positive definite, no closed-loop "
+                f"eigenvalue on the unit circle, and entries well inside the float range: "
+                f"largest |entry| {largest:.3g}); scipy said: {e}"
             ) from e
     return X
 

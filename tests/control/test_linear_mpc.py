@@ -286,6 +286,10 @@ def test_new_feature_bad_inputs_name_the_argument(system):
         LinearMPC(A, B, Q, R, H, u_ref=np.zeros(3))
     with pytest.raises(ValueError, match="c contains NaN or inf"):
         LinearMPC(A, B, Q, R, H, c=np.array([np.nan, 0, 0, 0]))
+    with pytest.raises(ValueError, match="horizon must be an integer >= 1; got True"):
+        LinearMPC(A, B, Q, R, True)
+    with pytest.raises(TypeError, match="LinearMPC: A must be an array, got None"):
+        LinearMPC(None, B, Q, R, H)
     mpc = LinearMPC(A, B, Q, R, H)
     with pytest.raises(ValueError, match="x_ref given to solve.* built without x_ref or u_ref"):
         mpc.solve(x0, x_ref=np.zeros(N_X))

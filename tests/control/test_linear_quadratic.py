@@ -486,6 +486,16 @@ def test_dlqr_batched_error_names_the_batch_index():
         dlqr(As, Bs[:2], Q, R)
     with pytest.raises(TypeError, match="dlqr: Q must be an array, got None"):
         dlqr(A, B, None, R)
+    with pytest.raises(TypeError, match="dlqr: A must be an array of real numbers"):
+        dlqr("A", B, Q, R)
+
+
+def test_dlqr_huge_entries_give_a_clear_error_without_warnings():
+    A, B = np.array([[1.0, 0.1], [0.0, 1.0]]), np.array([[0.0], [0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"no stabilising solution.*largest \|entry\| 1e\+300"):
+            dlqr(A, B, 1e300 * np.eye(2), np.eye(1))
 
 
 # ---------------------------------------------------------------------------------------------
