@@ -2,14 +2,19 @@
 
 Problem (horizon ``H``, state ``x`` (n,), control ``u`` (m,))::
 
-    minimise   ½ Σ_{t<H} (x_tᵀ Q x_t + u_tᵀ R u_t) + ½ x_Hᵀ Q_final x_H
-    subject to x_0 = x0,  x_{t+1} = A x_t + B u_t,
+    minimise   ½ Σ_{t<H} ((x_t - r_t)ᵀ Q (x_t - r_t) + (u_t - s_t)ᵀ R (u_t - s_t))
+                 + ½ (x_H - r_H)ᵀ Q_final (x_H - r_H)
+    subject to x_0 = x0,  x_{t+1} = A_t x_t + B_t u_t + c_t,
                x_min <= x_t <= x_max  (t = 1..H),   u_min <= u_t <= u_max  (t = 0..H-1)
 
-The cost has the same ½ convention as :func:`control.linear_quadratic.lqr` (stage Hessian
-``C = blkdiag(Q, R)``), so with inactive constraints the plan equals the LQR solution. The initial
-state is a ``cp.Parameter``: the problem is DPP, compiled on the first :meth:`LinearMPC.solve` and
-only re-parametrised afterwards (warm-started when the solver supports it, e.g. OSQP).
+``A_t, B_t`` are constant or time-varying; the affine term ``c_t`` and the references
+``r_t = x_ref[t]``, ``s_t = u_ref[t]`` are optional (zero when omitted, which is plain regulation
+to the origin). The cost has the same ½ convention as :func:`control.linear_quadratic.lqr`
+(stage Hessian ``C = blkdiag(Q, R)``; tracking is its linear term ``c_t = -[Q r_t; R s_t]``), so
+with inactive constraints the plan equals the LQR solution. The initial state, and the
+references and affine terms when enabled, are ``cp.Parameter``s: the problem is DPP, compiled on
+the first :meth:`LinearMPC.solve` and only re-parametrised afterwards (warm-started when the
+solver supports it, e.g. OSQP), also when :meth:`LinearMPC.solve` is given a new reference.
 
 Default solver: Clarabel (interior point: ~20 iterations whatever the conditioning, accurate to
 ~1e-8). OSQP (``solver="OSQP"``) warm-starts and is several times faster on small, well-conditioned
@@ -25,6 +30,7 @@ from typing import Any
 import cvxpy as cp
 import cvxpy.settings as cps
 import numpy as np
+import scipy.sparse as sp
 
 from control._backend import check_finite, to_numpy
 
@@ -96,6 +102,27 @@ def _psd_factor(M: np.ndarray, name: str, definite: bool) -> np.ndarray:
     return np.sqrt(np.clip(w, 0.0, None))[:, None] * U.T
 
 
+def _bounds(
+    x_min: Any, x_max: Any, u_min: Any, u_max: Any, n: int, m: int
+) -> dict[str, np.ndarray | None]:
+    """The four box bounds as float64 vectors (or ``None``), checked for empty boxes."""
+    bounds = {
+        "x_min": _bound(x_min, "x_min", n),
+        "x_max": _bound(x_max, "x_max", n),
+        "u_min": _bound(u_min, "u_min", m),
+        "u_max": _bound(u_max, "u_max", m),
+    }
+    for lo, hi in (("x_min", "x_max"), ("u_min", "u_max")):
+        a, b = bounds[lo], bounds[hi]
+        if a is not None and b is not None and np.any(a > b):
+            i = int(np.flatnonzero(a > b)[0])
+            raise ValueError(f"{lo} > {hi} at index {i} ({a[i]} > {b[i]}): empty box")
+        for key, a, bad in ((lo, bounds[lo], np.inf), (hi, bounds[hi], -np.inf)):
+            if a is not None and np.any(a == bad):
+                raise ValueError(f"{key} contains {bad} (empty box); use {-bad} for no bound")
+    return bounds
+
+
 def _bound(x: Any, name: str, dim: int) -> np.ndarray | None:
     if x is None:
         return None
@@ -109,15 +136,65 @@ def _bound(x: Any, name: str, dim: int) -> np.ndarray | None:
     return a
 
 
+def _dynamics(A: Any, B: Any, horizon: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``A`` (n, n) or (H, n, n) and ``B`` (n, m) or (H, n, m) as float64, each stacked to the
+    time-varying shape when either is time-varying; and whether they are time-varying."""
+    A_np = to_numpy(A, "A")
+    H = horizon
+    if A_np.ndim not in (2, 3) or A_np.shape[-1] != A_np.shape[-2] or A_np.shape[-1] < 1:
+        raise ValueError(f"A must have shape (n, n) or (H, n, n) = ({H}, n, n); got {A_np.shape}")
+    n = A_np.shape[-1]
+    if A_np.ndim == 3 and A_np.shape[0] != H:
+        raise ValueError(f"A must have shape (n, n) or (H, n, n) = ({H}, {n}, {n}); got "
+                         f"{A_np.shape} (time-varying A needs one matrix per step)")  # fmt: skip
+    B_np = to_numpy(B, "B")
+    if B_np.ndim not in (2, 3) or B_np.shape[-2] != n or B_np.shape[-1] < 1:
+        raise ValueError(f"B must have shape (n, m) = ({n}, m) or (H, n, m) = ({H}, {n}, m); "
+                         f"got {B_np.shape}")  # fmt: skip
+    m = B_np.shape[-1]
+    if B_np.ndim == 3 and B_np.shape[0] != H:
+        raise ValueError(f"B must have shape (n, m) = ({n}, {m}) or (H, n, m) = "
+                         f"({H}, {n}, {m}); got {B_np.shape} (time-varying B needs one matrix "
+                         "per step)")  # fmt: skip
+    A_np = np.asarray(A_np, dtype=np.float64)
+    B_np = np.asarray(B_np, dtype=np.float64)
+    check_finite(A_np, "A")
+    check_finite(B_np, "B")
+    varying = A_np.ndim == 3 or B_np.ndim == 3
+    if varying:
+        A_np = np.array(np.broadcast_to(A_np, (H, n, n)))
+        B_np = np.array(np.broadcast_to(B_np, (H, n, m)))
+    return A_np, B_np, varying
+
+
+def _trajectory(x: Any, name: str, steps: int, dim: int) -> np.ndarray:
+    """``x`` (dim,) or (steps, dim) as a float64 (steps, dim) array (a constant is repeated)."""
+    a = to_numpy(x, name).astype(np.float64)
+    if a.shape == (dim,):
+        a = np.broadcast_to(a, (steps, dim))
+    elif a.shape != (steps, dim):
+        raise ValueError(f"{name} must have shape ({dim},) or ({steps}, {dim}); got {a.shape}")
+    check_finite(a, name)
+    return np.array(a)
+
+
 class LinearMPC:
     """Linear MPC with box constraints on states and controls, solved as a compiled cvxpy QP.
 
     Args:
-        A: (n, n) state matrix.  B: (n, m) input matrix.
+        A: state matrix, (n, n), or time-varying (H, n, n) (``A[t]`` maps ``x_t`` to ``x_{t+1}``).
+        B: input matrix, (n, m), or time-varying (H, n, m).
         Q: (n, n) symmetric PSD state cost.  R: (m, m) symmetric PD control cost.
         horizon: number of planned steps ``H >= 1``.
         Q_final: (n, n) symmetric PSD terminal cost; defaults to ``Q``. Passing the DARE solution
             ``S`` of ``dlqr(A, B, Q, R)`` makes the tail cost the exact infinite-horizon one.
+        c: affine dynamics term, (n,) (constant) or (H, n) (``c[t]`` is added to ``x_{t+1}``);
+            omitted: zero. When given it becomes a parameter that :meth:`solve` can update.
+        x_ref: state reference ``r_0 .. r_H``, (n,) (a set point) or (H+1, n); ``r_0`` does not
+            change the plan (``x_0`` is fixed) but is part of the reported cost. Omitted: zero.
+        u_ref: control reference ``s_0 .. s_{H-1}``, (m,) or (H, m); omitted: zero. Giving
+            either reference enables tracking: both become parameters that :meth:`solve` can
+            update without recompiling.
         x_min, x_max: state bounds (scalar or (n,), ±inf allowed) imposed on ``x_1 .. x_H``
             (``x_0`` is given).
         u_min, u_max: control bounds (scalar or (m,), ±inf allowed) on ``u_0 .. u_{H-1}``.
@@ -137,6 +214,9 @@ class LinearMPC:
         horizon: int,
         *,
         Q_final: Any | None = None,
+        c: Any | None = None,
+        x_ref: Any | None = None,
+        u_ref: Any | None = None,
         x_min: Any | None = None,
         x_max: Any | None = None,
         u_min: Any | None = None,
@@ -145,62 +225,28 @@ class LinearMPC:
         solver_options: dict[str, Any] | None = None,
         raise_on_infeasible: bool = True,
     ) -> None:
-        A_np = to_numpy(A, "A")
-        if A_np.ndim != 2 or A_np.shape[0] != A_np.shape[1] or A_np.shape[0] < 1:
-            raise ValueError(f"A must have shape (n, n); got {A_np.shape}")
-        n = A_np.shape[0]
-        B_np = to_numpy(B, "B")
-        if B_np.ndim != 2 or B_np.shape[0] != n or B_np.shape[1] < 1:
-            raise ValueError(f"B must have shape (n, m) = ({n}, m); got {B_np.shape}")
-        m = B_np.shape[1]
-        if not isinstance(horizon, int | np.integer) or horizon < 1:
+        if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be an integer >= 1; got {horizon!r}")
-        self.n, self.m, self.horizon = n, m, int(horizon)
-        self.A = _matrix(A_np, "A", (n, n))
-        self.B = _matrix(B_np, "B", (n, m))
+        for name, value in (("A", A), ("B", B), ("Q", Q), ("R", R)):
+            if value is None:
+                raise TypeError(f"LinearMPC: {name} must be an array, got None")
+        H = self.horizon = int(horizon)
+        self.A, self.B, self.time_varying = _dynamics(A, B, H)
+        n, m = self.n, self.m = self.B.shape[-2], self.B.shape[-1]
         self.Q = _matrix(Q, "Q", (n, n))
         self.R = _matrix(R, "R", (m, m))
         self.Q_final = self.Q if Q_final is None else _matrix(Q_final, "Q_final", (n, n))
-        LQ = _psd_factor(self.Q, "Q", definite=False)
-        LR = _psd_factor(self.R, "R", definite=True)
-        LF = _psd_factor(self.Q_final, "Q_final", definite=False)
+        self.bounds = _bounds(x_min, x_max, u_min, u_max, n, m)
 
-        bounds = {
-            "x_min": _bound(x_min, "x_min", n),
-            "x_max": _bound(x_max, "x_max", n),
-            "u_min": _bound(u_min, "u_min", m),
-            "u_max": _bound(u_max, "u_max", m),
-        }
-        for lo, hi in (("x_min", "x_max"), ("u_min", "u_max")):
-            a, b = bounds[lo], bounds[hi]
-            if a is not None and b is not None and np.any(a > b):
-                i = int(np.flatnonzero(a > b)[0])
-                raise ValueError(f"{lo} > {hi} at index {i} ({a[i]} > {b[i]}): empty box")
-            for key, a, bad in ((lo, bounds[lo], np.inf), (hi, bounds[hi], -np.inf)):
-                if a is not None and np.any(a == bad):
-                    raise ValueError(f"{key} contains {bad} (empty box); use {-bad} for no bound")
-        self.bounds = bounds
-
-        H = self.horizon
         self._x0 = cp.Parameter(n, name="x0")
+        self._c = None if c is None else cp.Parameter((H, n), name="c")
+        self._tracking = x_ref is not None or u_ref is not None
+        self._x_ref = cp.Parameter((H + 1, n), name="x_ref") if self._tracking else None
+        self._u_ref = cp.Parameter((H, m), name="u_ref") if self._tracking else None
+        self._set_parameters(c=c, x_ref=x_ref, u_ref=u_ref, initial=True)
         self._x = cp.Variable((H + 1, n), name="x")
         self._u = cp.Variable((H, m), name="u")
-        X, U = self._x, self._u
-        cost = 0.5 * (
-            cp.sum_squares(X[:H] @ LQ.T) + cp.sum_squares(U @ LR.T) + cp.sum_squares(LF @ X[H])
-        )
-        cons = [X[0] == self._x0, X[1:] == X[:H] @ self.A.T + U @ self.B.T]
-        for var, lo, hi in ((X[1:], "x_min", "x_max"), (U, "u_min", "u_max")):
-            for key, sign in ((lo, 1.0), (hi, -1.0)):
-                b = bounds[key]
-                if b is None:
-                    continue
-                idx = np.flatnonzero(np.isfinite(b))
-                if idx.size == 0:
-                    continue
-                cols = var[:, idx] if idx.size < b.size else var
-                cons.append(sign * cols >= sign * b[idx][None, :])
-        self.problem = cp.Problem(cp.Minimize(cost), cons)
+        self.problem = cp.Problem(cp.Minimize(self._cost()), self._constraints())
         if not self.problem.is_dpp():  # pragma: no cover - guards the formulation above
             raise RuntimeError("LinearMPC: internal error, the QP is not DPP")
 
@@ -208,19 +254,88 @@ class LinearMPC:
         self.solver_options = {**_DEFAULT_OPTIONS.get(self.solver, {}), **(solver_options or {})}
         self.raise_on_infeasible = raise_on_infeasible
 
-    def solve(self, x0: Any) -> MPCResult:
+    def _set_parameters(
+        self, *, c: Any | None, x_ref: Any | None, u_ref: Any | None, initial: bool = False
+    ) -> None:
+        """Validate and assign the affine term and references (``None``: keep, or zero at
+        construction)."""
+        H, n, m = self.horizon, self.n, self.m
+        for name, value, param, steps, dim in (
+            ("c", c, self._c, H, n),
+            ("x_ref", x_ref, self._x_ref, H + 1, n),
+            ("u_ref", u_ref, self._u_ref, H, m),
+        ):
+            if param is None:
+                if value is not None:
+                    hint = "c" if name == "c" else "x_ref or u_ref"
+                    raise ValueError(f"{name} given to solve() but this LinearMPC was built "
+                                     f"without {hint}; pass it to the constructor")  # fmt: skip
+                continue
+            if value is not None:
+                param.value = _trajectory(value, name, steps, dim)
+            elif initial:
+                param.value = np.zeros((steps, dim))
+
+    def _cost(self) -> cp.Expression:
+        H, X, U = self.horizon, self._x, self._u
+        LQ = _psd_factor(self.Q, "Q", definite=False)
+        LR = _psd_factor(self.R, "R", definite=True)
+        LF = _psd_factor(self.Q_final, "Q_final", definite=False)
+        dX, dU = (X, U) if not self._tracking else (X - self._x_ref, U - self._u_ref)
+        return 0.5 * (
+            cp.sum_squares(dX[:H] @ LQ.T) + cp.sum_squares(dU @ LR.T) + cp.sum_squares(LF @ dX[H])
+        )
+
+    def _constraints(self) -> list[cp.Constraint]:
+        H, X, U = self.horizon, self._x, self._u
+        if self.time_varying:  # row-major vec: blkdiag(A_0..A_{H-1}) [x_0; ..; x_{H-1}]
+            A_bd = sp.block_diag(list(self.A), format="csr")
+            B_bd = sp.block_diag(list(self.B), format="csr")
+            nxt = A_bd @ cp.vec(X[:H], order="C") + B_bd @ cp.vec(U, order="C")
+            if self._c is not None:
+                nxt = nxt + cp.vec(self._c, order="C")
+            cons = [X[0] == self._x0, cp.vec(X[1:], order="C") == nxt]
+        else:
+            nxt = X[:H] @ self.A.T + U @ self.B.T
+            cons = [X[0] == self._x0, X[1:] == (nxt if self._c is None else nxt + self._c)]
+        for var, lo, hi in ((X[1:], "x_min", "x_max"), (U, "u_min", "u_max")):
+            for key, sign in ((lo, 1.0), (hi, -1.0)):
+                b = self.bounds[key]
+                if b is None:
+                    continue
+                idx = np.flatnonzero(np.isfinite(b))
+                if idx.size == 0:
+                    continue
+                cols = var[:, idx] if idx.size < b.size else var
+                cons.append(sign * cols >= sign * b[idx][None, :])
+        return cons
+
+    def solve(
+        self,
+        x0: Any,
+        *,
+        x_ref: Any | None = None,
+        u_ref: Any | None = None,
+        c: Any | None = None,
+    ) -> MPCResult:
         """Plan from initial state ``x0`` (n,) (numpy/torch/array-like).
 
-        The first call compiles the problem; later calls only update ``x0`` and warm-start.
+        ``x_ref`` ((n,) or (H+1, n)), ``u_ref`` ((m,) or (H, m)) and ``c`` ((n,) or (H, n))
+        replace the reference / affine term for this and later calls (``None`` keeps the
+        current one); they need the feature enabled at construction.
+
+        The first call compiles the problem; later calls only update the parameters and
+        warm-start.
 
         Raises:
-            ValueError: ``x0`` has the wrong shape or holds NaN/inf.
+            ValueError: ``x0`` or a new reference has the wrong shape or holds NaN/inf.
             InfeasibleError: the problem is infeasible or unbounded (with ``raise_on_infeasible``).
         """
         x0_np = to_numpy(x0, "x0").astype(np.float64)
         if x0_np.shape != (self.n,):
             raise ValueError(f"x0 must have shape ({self.n},); got {x0_np.shape}")
         check_finite(x0_np, "x0")
+        self._set_parameters(c=c, x_ref=x_ref, u_ref=u_ref)
         self._x0.value = x0_np
         start = time.perf_counter()
         self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)

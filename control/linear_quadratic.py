@@ -12,10 +12,10 @@ Notation (Levine's deep-RL lecture notes): the state is ``x`` (n,), the control 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import scipy.linalg
+import scipy.linalg.lapack
 import torch
 
 from control._backend import (
@@ -29,8 +29,15 @@ from control._backend import (
     is_torch,
     to_numpy,
 )
+from control.riccati import dare_doubling, dare_gain, dare_qz, dare_residual, dare_schur
 
-__all__ = ["LQRSolution", "NotPositiveDefiniteError", "dlqr", "lqr"]
+__all__ = [
+    "LQROverflowError",
+    "LQRSolution",
+    "NotPositiveDefiniteError",
+    "dlqr",
+    "lqr",
+]
 
 
 class NotPositiveDefiniteError(np.linalg.LinAlgError):
@@ -38,6 +45,21 @@ class NotPositiveDefiniteError(np.linalg.LinAlgError):
 
     ``LinAlgError`` is a ``ValueError``. ``time_step`` is the step ``t`` at which the backward
     recursion failed and ``batch_index`` the index into the batch dims (``()`` when unbatched).
+    """
+
+    def __init__(self, message: str, time_step: int, batch_index: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.time_step = time_step
+        self.batch_index = batch_index
+
+
+class LQROverflowError(ValueError, ArithmeticError):
+    """The cost-to-go or the optimal trajectory of :func:`lqr` overflowed (became inf or NaN).
+
+    A ``ValueError`` (the problem data cause it) and an ``ArithmeticError``. ``time_step`` is the
+    step ``t`` at which it happened (the first in the recursion's order: the largest ``t`` for the
+    backward pass, the smallest for the rollout) and ``batch_index`` the index into the batch
+    dims (``()`` when unbatched).
     """
 
     def __init__(self, message: str, time_step: int, batch_index: tuple[int, ...]) -> None:
@@ -165,28 +187,35 @@ def lqr(
 
     Returns:
         :class:`LQRSolution` holding numpy arrays when all inputs are numpy, torch tensors (dtype
-        and device of the inputs, differentiable) when any input is a tensor.
+        and device of the inputs, differentiable) when any input is a tensor. torch float16 and
+        bfloat16 inputs are computed in, and returned as, float32. Every output is checked
+        finite.
 
     Raises:
+        TypeError: a required argument (F, f, C, c) is ``None``, or an input is not numeric.
         ValueError: a shape mismatch (naming the argument and the expected shape) or NaN/inf input.
         NotPositiveDefiniteError: ``Q_uu`` is not positive definite at some step (a ``ValueError``;
             the message names the time step and batch index).
+        LQROverflowError: the cost-to-go or the optimal trajectory overflowed (a ``ValueError``
+            and an ``ArithmeticError``; the message names the time step, batch index and likely
+            cause: an uncontrollable unstable mode over a long horizon, or huge entries).
     """
     args = {"F": F, "f": f, "C": C, "c": c, "x0": x0, "C_final": C_final, "c_final": c_final}
-    given = {k: a for k, a in args.items() if a is not None}
+    given = _given_arrays(args)
     use_torch = any(is_torch(a) for a in given.values())
 
     if use_torch:
         dtype = float_dtype_torch(*given.values())
+        if dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # half precision overflows (max 65504) and loses accuracy
         device = next(a.device for a in given.values() if is_torch(a))
         conv = {
-            k: (a if is_torch(a) else torch.as_tensor(np.asarray(a))).to(dtype=dtype, device=device)
+            k: (a if is_torch(a) else torch.as_tensor(a)).to(dtype=dtype, device=device)
             for k, a in given.items()
         }
     else:
-        np_args = {k: to_numpy(a, k) for k, a in given.items()}
-        dtype_np = float_dtype_numpy(*np_args.values())
-        conv = {k: a.astype(dtype_np, copy=False) for k, a in np_args.items()}
+        dtype_np = float_dtype_numpy(*given.values())
+        conv = {k: a.astype(dtype_np, copy=False) for k, a in given.items()}
     for k in args:
         conv.setdefault(k, None)
     T, n, m, batch, full_batch = _validate(**conv)
@@ -204,8 +233,29 @@ def lqr(
         return _solve(conv, T, n, m, batch, full_batch, TorchOps(dtype, device))
     np_conv = {k: None if a is None else (a.numpy() if use_torch else a) for k, a in conv.items()}
     ops_cls = NumpyLapackOps if batch == () else NumpyBatchedOps
-    sol = _solve(np_conv, T, n, m, batch, full_batch, ops_cls(np_conv["F"].dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and raised below
+        sol = _solve(np_conv, T, n, m, batch, full_batch, ops_cls(np_conv["F"].dtype))
     return _map_solution(sol, lambda a: torch.from_numpy(np.asarray(a))) if use_torch else sol
+
+
+def _given_arrays(args: dict[str, Any]) -> dict[str, Any]:
+    """The non-``None`` arguments as torch tensors or numpy arrays of real numbers.
+
+    Raises:
+        TypeError: a required argument (F, f, C, c) is ``None``, or an argument is not numeric.
+    """
+    given = {}
+    for k, a in args.items():
+        if a is None:
+            if k in ("F", "f", "C", "c"):
+                raise TypeError(f"lqr: {k} must be an array (numpy or torch), got None")
+            continue
+        if not is_torch(a):
+            a = to_numpy(a, k)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"lqr: {k} must be an array of real numbers; got dtype {a.dtype}")
+        given[k] = a
+    return given
 
 
 def _map_solution(sol: LQRSolution, fn: Any) -> LQRSolution:
@@ -256,9 +306,9 @@ def _solve(
 
         low, info = ops.cholesky(Q[..., n:, n:])
         if isinstance(ops, NumpyLapackOps):
-            _raise_if_failed(ops, info, t)
+            _raise_if_failed(ops, info, t, Q[..., n:, n:], (Ks, ks, Vs, vs, consts), a)
         else:
-            infos.append(info)
+            infos.append((info, Q[..., n:, n:]))
         # W = L⁻¹ [Q_ux | q_u], so that Q_uu⁻¹[Q_ux | q_u] = L⁻ᵀ W.
         W = ops.solve_lower(low, ops.cat([Q[..., n:, :n], q[..., n:, :]], -1))  # (..., m, n+1)
         Kk = -ops.solve_lower_t(low, W)
@@ -275,8 +325,10 @@ def _solve(
         ks.append(Kk[..., :, n])
 
     if infos:  # deferred check on the torch path (avoids a device sync per step)
-        for i, info in enumerate(infos):
-            _raise_if_failed(ops, info, T - 1 - i)
+        for i, (info, Quu) in enumerate(infos):
+            steps = (Ks[:i], ks[:i], Vs[: i + 1], vs[: i + 1], consts[: i + 1])
+            _raise_if_failed(ops, info, T - 1 - i, Quu, steps, a)
+    backward = (Ks, ks, Vs, vs, consts)
 
     sol = LQRSolution(
         K=ops.stack(Ks[::-1], -3),
@@ -285,6 +337,8 @@ def _solve(
         v=ops.stack(vs[::-1], -2),
         const=ops.stack(consts[::-1], -1),
     )
+    if not all(_all_finite(getattr(sol, k)) for k in ("K", "k", "V", "v", "const")):
+        _raise_overflow(_backward_overflow(T, *backward), a)
     if a["x0"] is not None:
         x = bcast(a["x0"], (n,), full_batch)
         xs, us = [x], []
@@ -306,12 +360,105 @@ def _solve(
         if a["c_final"] is not None:
             cost = cost + (xT * bcast(a["c_final"], (n,))).sum(-1)
         sol.cost = cost
+        if not (_all_finite(sol.x) and _all_finite(sol.u) and _all_finite(cost)):
+            _raise_trajectory_overflow(xs, us, stage, cost, a)
     return sol
 
 
-def _raise_if_failed(ops: Any, info: Any, t: int) -> None:
+def _all_finite(x: Any) -> bool:
+    return bool(torch.isfinite(x).all()) if is_torch(x) else bool(np.isfinite(x).all())
+
+
+def _nonfinite_index(*arrays: tuple[Any, int]) -> tuple[int, ...] | None:
+    """First batch index at which any ``(array, number of trailing dims)`` is inf/NaN, else None
+    (``()`` for unbatched arrays)."""
+    bad: Any = False
+    for x, k in arrays:
+        b = ~np.isfinite(to_numpy(x, "x"))
+        bad = bad | (b.any(axis=tuple(range(-k, 0))) if k else b)
+    if not np.any(bad):
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if np.ndim(bad) else ()
+
+
+def _backward_overflow(
+    T: int, Ks: list, ks: list, Vs: list, vs: list, consts: list
+) -> tuple[int, tuple[int, ...]] | None:
+    """``(t, batch index)`` of the first non-finite step of the backward recursion (the
+    largest ``t``), from its per-step lists (``Vs[0]`` is ``V_T``, ``Ks[0]`` is ``K_{T-1}``)."""
+    for i in range(len(Vs)):
+        arrays = [(Vs[i], 2), (vs[i], 1), (consts[i], 0)]
+        if 1 <= i <= len(Ks):
+            arrays += [(Ks[i - 1], 2), (ks[i - 1], 1)]
+        idx = _nonfinite_index(*arrays)
+        if idx is not None:
+            return T - i, idx
+    return None
+
+
+def _largest_entry(a: dict[str, Any]) -> float:
+    """Largest |entry| of the problem data (for error messages)."""
+    largest = 0.0
+    for k in ("F", "f", "C", "c", "C_final", "c_final", "x0"):
+        x = None if a[k] is None else to_numpy(a[k], k)
+        if x is not None and x.size:
+            largest = max(largest, float(np.abs(x).max()))
+    return largest
+
+
+def _raise_overflow(found: tuple[int, tuple[int, ...]] | None, a: dict[str, Any]) -> None:
+    t, idx = found if found is not None else (-1, ())
+    where = f" (batch index {idx})" if idx else ""
+    T = a["F"].shape[-3]
+    dtype = str(a["F"].dtype).replace("torch.", "")
+    raise LQROverflowError(
+        f"lqr: overflow: the cost-to-go (V_t, v_t, const_t or the gains) became inf/NaN at time "
+        f"step t={t}{where} of the backward Riccati recursion (horizon T={T}, {dtype}). Likely "
+        "cause: an unstable mode that the controls cannot reach (uncontrollable), whose cost "
+        "grows like |eigenvalue|^(2(T-t)) over a long horizon; or huge entries in the problem "
+        f"data (largest |entry| {_largest_entry(a):.3g}). Shorten the horizon, make the unstable "
+        "mode controllable, or rescale the problem (float64 reaches further than float32)",
+        time_step=t,
+        batch_index=idx,
+    )
+
+
+def _raise_trajectory_overflow(xs: list, us: list, stage: Any, cost: Any, a: dict) -> None:
+    T = len(us)
+    for t in range(T + 1):
+        arrays = [(xs[t], 1)] + ([(us[t], 1)] if t < T else [])
+        idx = _nonfinite_index(*arrays)
+        if idx is not None:
+            what = f"the optimal trajectory overflows at t={t} (x_t or u_t became inf/NaN)"
+            break
+    else:
+        idx = _nonfinite_index((cost, 0)) or ()
+        bad = ~np.isfinite(to_numpy(stage, "stage"))
+        t = int(np.argwhere(bad.reshape(-1, T).any(0))[0][0]) if bad.any() else T
+        what = f"the optimal trajectory's cost overflows at t={t}"
+    where = f" (batch index {idx})" if idx else ""
+    raise LQROverflowError(
+        f"lqr: overflow: {what}{where} in the forward rollout from x0 (horizon T={T}). Likely "
+        "cause: an unstable mode that the controls cannot reach (uncontrollable) and that "
+        "costs little, growing like |eigenvalue|^t over a long horizon; or huge entries in the "
+        f"problem data (largest |entry| {_largest_entry(a):.3g}). Shorten the horizon, penalise "
+        "or stabilise that mode, or rescale the problem",
+        time_step=t,
+        batch_index=idx,
+    )
+
+
+def _raise_if_failed(
+    ops: Any, info: Any, t: int, Quu: Any, steps: tuple[list, ...], a: dict[str, Any]
+) -> None:
+    """Raise when the Cholesky factorisation of ``Q_uu`` at step ``t`` failed: overflow when
+    ``Q_uu`` is not finite (``steps``: the backward lists up to step ``t+1``), else
+    :class:`NotPositiveDefiniteError`."""
     failed, idx, order = ops.failed(info)
     if failed:
+        if not _all_finite(Quu):
+            found = _backward_overflow(a["F"].shape[-3], *steps)
+            _raise_overflow(found or (t, _nonfinite_index((Quu, 2)) or ()), a)
         where = f" (batch index {idx})" if idx else ""
         raise NotPositiveDefiniteError(
             f"lqr: Q_uu = C_uu + F_uᵀ V_{{t+1}} F_u is not positive definite at time step "
@@ -322,70 +469,71 @@ def _raise_if_failed(ops: Any, info: Any, t: int) -> None:
         )
 
 
+_DARE_RESIDUAL_TOL = 1e-11  # accept a fast-path DARE solution whose relative residual is below
+_QZ_MAX_N = 6  # unbatched problems up to this n take the direct QZ path, larger ones doubling
+
+
 def dlqr(
-    A: Array, B: Array, Q: Array, R: Array, N: Array | None = None
+    A: Array,
+    B: Array,
+    Q: Array,
+    R: Array,
+    N: Array | None = None,
+    *,
+    method: Literal["auto", "scipy"] = "auto",
 ) -> tuple[Array, Array, Array]:
-    """Infinite-horizon discrete-time LQR (python-control's ``dlqr`` convention).
+    """Infinite-horizon discrete-time LQR (python-control's ``dlqr`` convention), batched.
 
     Minimises ``Σ_t x_tᵀ Q x_t + u_tᵀ R u_t + 2 x_tᵀ N u_t`` subject to ``x_{t+1} = A x_t + B u_t``
-    with the stationary policy ``u = -K x``. The Riccati solution comes from
-    :func:`scipy.linalg.solve_discrete_are` (``N`` passed as ``s``).
+    with the stationary policy ``u = -K x``, where ``S`` solves the discrete algebraic Riccati
+    equation ``S = AᵀSA - (AᵀSB + N)(R + BᵀSB)⁻¹(BᵀSA + Nᵀ) + Q`` and
+    ``K = (R + BᵀSB)⁻¹(BᵀSA + Nᵀ)``.
 
     Args:
-        A: (n, n) state matrix.  B: (n, m) input matrix.
-        Q: (n, n) state cost (symmetric PSD).  R: (m, m) control cost (symmetric PD).
-        N: (n, m) cross term; zero when omitted.
+        A: state matrix, shape (..., n, n).  B: input matrix, shape (..., n, m).
+        Q: state cost (symmetric PSD), shape (..., n, n).
+        R: control cost (symmetric PD), shape (..., m, m).
+        N: cross term, shape (..., n, m); zero when omitted.
+        method: ``"auto"`` (default): a fast path, then scipy's Schur method for any problem where
+            the fast path fails, leaves a relative DARE residual above 1e-11, or gives a
+            solution that does not stabilise the system (``R`` not positive definite,
+            closed-loop eigenvalues on or near the unit circle, a costless unstable mode, no
+            stabilising solution). The fast path is the stable eigenvectors of the symplectic
+            pencil from one LAPACK call (:func:`control.riccati.dare_qz`) for one problem with
+            n <= 6, and structure-preserving doubling (:func:`control.riccati.dare_doubling`,
+            vectorised over the batch) otherwise.
+            ``"scipy"``: :func:`scipy.linalg.solve_discrete_are` for every problem.
+
+    Leading batch dims ``...`` may differ between arguments and broadcast; each problem in the
+    batch is solved independently.
 
     Returns:
-        ``(K, S, E)``: gain K (m, n), DARE solution S (n, n), closed-loop eigenvalues E (n,) of
-        ``A - B K`` (complex). numpy arrays, or CPU-computed torch tensors on the inputs' device
-        and dtype when any input is a tensor (E complex).
+        ``(K, S, E)``: gains K (..., m, n), DARE solutions S (..., n, n), closed-loop eigenvalues
+        E (..., n) of ``A - B K`` (complex). numpy arrays, or CPU-computed torch tensors on the
+        inputs' device and dtype when any input is a tensor (E complex).
 
     Raises:
-        ValueError: bad shapes or NaN/inf input, or no stabilising DARE solution exists.
+        ValueError: bad shapes or NaN/inf input, or no stabilising DARE solution exists for some
+            problem (the message names its batch index when batched).
     """
+    if method not in ("auto", "scipy"):
+        raise ValueError(f"dlqr: method must be 'auto' or 'scipy'; got {method!r}")
     raw = {"A": A, "B": B, "Q": Q, "R": R, "N": N}
-    torch_like = next((x for x in raw.values() if is_torch(x)), None)
-    arrs = {k: None if x is None else to_numpy(x, k).astype(np.float64) for k, x in raw.items()}
-    An, Bn, Qn, Rn, Nn = (arrs[k] for k in "ABQRN")
-    if An.ndim != 2 or An.shape[0] != An.shape[1] or An.shape[0] < 1:
-        raise _shape_error("A", "(n, n)", An.shape)
-    n = An.shape[0]
-    if Bn.ndim != 2 or Bn.shape[0] != n or Bn.shape[1] < 1:
-        raise _shape_error("B", f"(n, m) = ({n}, m)", Bn.shape)
-    m = Bn.shape[1]
-    if Qn.shape != (n, n):
-        raise _shape_error("Q", f"(n, n) = ({n}, {n})", Qn.shape)
-    if Rn.shape != (m, m):
-        raise _shape_error("R", f"(m, m) = ({m}, {m})", Rn.shape)
-    if Nn is not None and Nn.shape != (n, m):
-        raise _shape_error("N", f"(n, m) = ({n}, {m})", Nn.shape)
-    for k, x in arrs.items():
-        if x is not None:
-            check_finite(x, k)
-    Qn, Rn = _sym(Qn), _sym(Rn)
-    try:
-        S = scipy.linalg.solve_discrete_are(An, Bn, Qn, Rn, s=Nn)
-    except (np.linalg.LinAlgError, ValueError) as e:
+    An, Bn, Qn, Rn, Nn = _dlqr_inputs(raw)
+    S, K, E = _dlqr_riccati(An, Bn, Qn, Rn, Nn, method)
+    unstable = ~(np.abs(E) < 1.0).all(-1)
+    if unstable.any():
+        idx = tuple(int(i) for i in np.argwhere(unstable)[0]) if unstable.ndim else ()
+        where = f" (batch index {idx})" if idx else ""
         raise ValueError(
-            f"dlqr: the discrete algebraic Riccati equation has no stabilising solution "
-            f"((A, B) must be stabilisable, R positive definite, and no closed-loop eigenvalue on "
-            f"the unit circle); scipy said: {e}"
-        ) from e
-    G = Bn.T @ S @ Bn + Rn
-    H = Bn.T @ S @ An + (0.0 if Nn is None else Nn.T)
-    try:
-        K = scipy.linalg.cho_solve(scipy.linalg.cho_factor(_sym(G)), H)
-    except np.linalg.LinAlgError as e:
-        raise ValueError(f"dlqr: Bᵀ S B + R is not positive definite ({e})") from e
-    E = np.linalg.eigvals(An - Bn @ K)
-    if not np.all(np.abs(E) < 1.0):
-        raise ValueError(
-            "dlqr: the Riccati solution does not stabilise the system "
-            f"(max |closed-loop eigenvalue| = {np.abs(E).max():.6g} >= 1)"
+            f"dlqr: the Riccati solution does not stabilise the system{where} "
+            f"(max |closed-loop eigenvalue| = {np.abs(E[idx]).max():.6g} >= 1)"
         )
+    torch_like = next((x for x in raw.values() if is_torch(x)), None)
     if torch_like is not None:
         dt = float_dtype_torch(*[x for x in raw.values() if x is not None])
+        if dt in (torch.float16, torch.bfloat16):
+            dt = torch.float32  # computed in float64; half precision would lose it
         dev = torch_like.device
         return (
             torch.as_tensor(K, dtype=dt, device=dev),
@@ -395,3 +543,116 @@ def dlqr(
             ),
         )
     return K, S, E
+
+
+def _eigvals(M: np.ndarray) -> np.ndarray:
+    """Eigenvalues (complex) of ``M`` (..., n, n); one LAPACK ``dgeev`` call when unbatched."""
+    if M.ndim == 2:
+        wr, wi, _, _, info = scipy.linalg.lapack.dgeev(M, compute_vl=0, compute_vr=0)
+        if info == 0:
+            return wr + 1j * wi
+    return np.linalg.eigvals(M).astype(np.complex128)
+
+
+def _dlqr_inputs(raw: dict[str, Any]) -> list[np.ndarray | None]:
+    """Validate ``dlqr``'s inputs; return A, B, Q, R, N as float64 numpy arrays broadcast to one
+    batch shape, with Q and R symmetrised (N may be ``None``)."""
+    arrs: dict[str, np.ndarray | None] = {}
+    for k, x in raw.items():
+        if x is None:
+            if k != "N":
+                raise TypeError(f"dlqr: {k} must be an array, got None")
+            arrs[k] = None
+            continue
+        if is_torch(x):  # via float64 in torch: numpy has no bfloat16
+            x = x.detach().to(device="cpu", dtype=torch.float64).numpy()
+        try:
+            arrs[k] = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"dlqr: {k} must be an array of real numbers ({e})") from None
+    An, Bn = arrs["A"], arrs["B"]
+    if An.ndim < 2 or An.shape[-1] != An.shape[-2] or An.shape[-1] < 1:
+        raise _shape_error("A", "(..., n, n)", An.shape)
+    n = An.shape[-1]
+    if Bn.ndim < 2 or Bn.shape[-2] != n or Bn.shape[-1] < 1:
+        raise _shape_error("B", f"(..., n, m) = (..., {n}, m)", Bn.shape)
+    m = Bn.shape[-1]
+    trailing = {"A": (n, n), "B": (n, m), "Q": (n, n), "R": (m, m), "N": (n, m)}
+    expected = {"Q": "(..., n, n)", "R": "(..., m, m)", "N": "(..., n, m)"}
+    for k, x in arrs.items():
+        if x is None:
+            continue
+        if x.ndim < 2 or x.shape[-2:] != trailing[k]:
+            raise _shape_error(k, f"{expected[k]} = (..., {trailing[k][0]}, {trailing[k][1]})",
+                               x.shape)  # fmt: skip
+        if not np.isfinite(x).all():
+            raise ValueError(f"{k} contains NaN or inf")
+    shapes = {k: x.shape[:-2] for k, x in arrs.items() if x is not None}
+    if any(shapes.values()):
+        try:
+            batch = tuple(np.broadcast_shapes(*shapes.values()))
+        except ValueError:
+            desc = ", ".join(f"{k}: {s}" for k, s in shapes.items())
+            raise ValueError(f"dlqr: batch dims of the inputs do not broadcast ({desc})") from None
+        for k, x in arrs.items():
+            if x is not None and x.shape[:-2] != batch:
+                arrs[k] = np.broadcast_to(x, batch + trailing[k])
+    Q, R = arrs["Q"], arrs["R"]
+    return [arrs["A"], arrs["B"], _sym(Q), _sym(R), arrs["N"]]
+
+
+def _dlqr_riccati(
+    A: np.ndarray,
+    B: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    N: np.ndarray | None,
+    method: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DARE solutions S (..., n, n), gains K (..., m, n) and closed-loop eigenvalues E (..., n)
+    by ``method`` (see :func:`dlqr`).
+
+    A fast-path solution is kept only if its residual passes the gate and it stabilises the
+    system: the DARE can have several solutions, and doubling converges to a non-stabilising one
+    when an unstable mode costs nothing (e.g. ``Q = 0``); scipy then finds the stabilising one.
+    """
+    if method == "scipy":
+        S = dare_schur(A, B, Q, R, N)
+    else:
+        with np.errstate(all="ignore"):  # failures show as NaN/inf, caught by the checks
+            if A.ndim == 2 and A.shape[-1] <= _QZ_MAX_N:
+                X = dare_qz(A, B, Q, R, N)
+                S = np.full_like(A, np.nan) if X is None else X
+            else:
+                S = dare_doubling(A, B, Q, R, N).X
+            K, _ = dare_gain(A, B, R, N, S)
+            finite = np.isfinite(K).all((-2, -1))
+            E = _eigvals(A - B @ np.where(finite[..., None, None], K, 0.0))
+            stable = finite & (np.abs(E) < 1.0).all(-1)
+            bad = ~stable | ~(dare_residual(A, B, Q, N, S, K) <= _DARE_RESIDUAL_TOL)
+        if not bad.any():
+            return S, K, E
+        S = S.copy()
+        for idx in np.argwhere(bad) if bad.ndim else [()]:
+            S[tuple(idx)] = _schur_at(A, B, Q, R, N, tuple(int(i) for i in idx))
+    K, gain_ok = dare_gain(A, B, R, N, S)
+    if not np.all(gain_ok):
+        raise ValueError("dlqr: Bᵀ S B + R is not positive definite")
+    return S, K, _eigvals(A - B @ K)
+
+
+def _schur_at(
+    A: np.ndarray,
+    B: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    N: np.ndarray | None,
+    idx: tuple[int, ...],
+) -> np.ndarray:
+    """scipy's DARE solution for batch element ``idx``; its error names that batch index."""
+    try:
+        return dare_schur(A[idx], B[idx], Q[idx], R[idx], None if N is None else N[idx])
+    except ValueError as e:
+        if not idx:
+            raise
+        raise ValueError(str(e).replace("solution (", f"solution (batch index {idx}) (", 1)) from e

@@ -145,3 +145,156 @@ def test_wrong_side_infinite_bound_is_an_error_not_ignored(system, bound):
     A, B, Q, R, _, _ = system
     with pytest.raises(ValueError, match=f"{next(iter(bound))} contains -?inf"):
         LinearMPC(A, B, Q, R, H, **bound)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking, affine terms and time-varying dynamics, against lqr() built by hand
+# ---------------------------------------------------------------------------------------------
+
+
+def lqr_tracking_plan(A_t, B_t, c_t, Q, R, Qf, x0, x_ref, u_ref):
+    """The MPC problem with inactive bounds as lqr() data (F_t, f_t, C_t, c_t), built by hand.
+
+    ½(x-r)ᵀQ(x-r) = ½xᵀQx - xᵀQr + ½rᵀQr: the reference enters the linear term c_t = -[Q r_t;
+    R s_t] (and c_final = -Q_final r_H); the constant ½rᵀQr is returned separately.
+    """
+    H, n, m = B_t.shape
+    F = np.concatenate([A_t, B_t], axis=-1)
+    C = np.zeros((H, n + m, n + m))
+    C[:, :n, :n], C[:, n:, n:] = Q, R
+    c = np.concatenate([-x_ref[:H] @ Q, -u_ref @ R], axis=-1)
+    const = 0.5 * (
+        np.einsum("ti,ij,tj->", x_ref[:H], Q, x_ref[:H])
+        + np.einsum("ti,ij,tj->", u_ref, R, u_ref)
+        + x_ref[H] @ Qf @ x_ref[H]
+    )
+    sol = lqr(F, c_t, C, c, x0, C_final=Qf, c_final=-Qf @ x_ref[H])
+    return sol, const
+
+
+@pytest.fixture(scope="module")
+def varying(system):
+    """Time-varying A_t, B_t, an affine term c_t and a reference trajectory (x_ref, u_ref)."""
+    A, B, Q, R, Qf, x0 = system
+    rng = np.random.default_rng(2)
+    A_t = A + 0.1 * rng.normal(size=(H, N_X, N_X))
+    B_t = B + 0.1 * rng.normal(size=(H, N_X, N_U))
+    c_t = 0.2 * rng.normal(size=(H, N_X))
+    ts = np.arange(H + 1)[:, None]
+    x_ref = np.sin(0.3 * ts + np.arange(N_X)) + 0.1 * rng.normal(size=(H + 1, N_X))
+    u_ref = 0.3 * rng.normal(size=(H, N_U))
+    return A_t, B_t, c_t, x_ref, u_ref
+
+
+LOOSE = dict(x_min=-100.0, x_max=100.0, u_min=-50.0, u_max=50.0)
+
+
+@pytest.mark.parametrize("solver", [None, "OSQP"])
+def test_tracking_matches_lqr(system, varying, solver):
+    A, B, Q, R, Qf, x0 = system
+    _, _, _, x_ref, u_ref = varying
+    ref, const = lqr_tracking_plan(np.broadcast_to(A, (H, N_X, N_X)),
+                                   np.broadcast_to(B, (H, N_X, N_U)), np.zeros((H, N_X)), Q, R,
+                                   Qf, x0, x_ref, u_ref)  # fmt: skip
+    mpc = LinearMPC(A, B, Q, R, H, Q_final=Qf, x_ref=x_ref, u_ref=u_ref, solver=solver, **LOOSE)
+    res = mpc.solve(x0)
+    assert res.status == "optimal"
+    tol = 1e-7 if solver is None else 1e-5
+    np.testing.assert_allclose(res.u, ref.u, atol=tol)
+    np.testing.assert_allclose(res.x, ref.x, atol=tol)
+    assert abs(res.cost - (ref.cost + const)) < tol * max(1.0, abs(ref.cost + const))
+    # The reference really moves the plan away from regulation to the origin.
+    assert np.abs(res.u - LinearMPC(A, B, Q, R, H, Q_final=Qf).solve(x0).u).max() > 0.1
+
+
+def test_time_varying_affine_tracking_matches_lqr(system, varying):
+    A, B, Q, R, Qf, x0 = system
+    A_t, B_t, c_t, x_ref, u_ref = varying
+    ref, const = lqr_tracking_plan(A_t, B_t, c_t, Q, R, Qf, x0, x_ref, u_ref)
+    mpc = LinearMPC(A_t, B_t, Q, R, H, Q_final=Qf, c=c_t, x_ref=x_ref, u_ref=u_ref, **LOOSE)
+    assert mpc.time_varying
+    res = mpc.solve(x0)
+    np.testing.assert_allclose(res.u, ref.u, atol=1e-7)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-7)
+    assert abs(res.cost - (ref.cost + const)) < 1e-7 * max(1.0, abs(ref.cost + const))
+    # Dynamics hold with the time-varying matrices and the affine term.
+    np.testing.assert_allclose(res.x[1:], np.einsum("tij,tj->ti", A_t, res.x[:-1])
+                               + np.einsum("tij,tj->ti", B_t, res.u) + c_t, atol=1e-8)  # fmt: skip
+
+
+@pytest.mark.parametrize("which", ["A", "B", "c only"])
+def test_time_varying_and_affine_each_alone_match_lqr(system, varying, which):
+    A, B, Q, R, Qf, x0 = system
+    A_t, B_t, c_t, _, _ = varying
+    A_use = A_t if which == "A" else A
+    B_use = B_t if which == "B" else B
+    c_use = np.zeros((H, N_X)) if which != "c only" else c_t[0]  # constant c: shape (n,)
+    zeros_x, zeros_u = np.zeros((H + 1, N_X)), np.zeros((H, N_U))
+    ref, _ = lqr_tracking_plan(np.broadcast_to(A_use, (H, N_X, N_X)),
+                               np.broadcast_to(B_use, (H, N_X, N_U)),
+                               np.broadcast_to(c_use, (H, N_X)), Q, R, Qf, x0, zeros_x,
+                               zeros_u)  # fmt: skip
+    kw = {} if which != "c only" else {"c": c_use}
+    res = LinearMPC(A_use, B_use, Q, R, H, Q_final=Qf, **kw, **LOOSE).solve(x0)
+    np.testing.assert_allclose(res.u, ref.u, atol=1e-7)
+    assert abs(res.cost - ref.cost) < 1e-7 * max(1.0, abs(ref.cost))
+
+
+@pytest.mark.parametrize("solver", [None, "OSQP"])
+def test_new_reference_and_affine_term_reuse_the_compiled_problem(system, varying, solver):
+    A, B, Q, R, Qf, x0 = system
+    A_t, B_t, c_t, x_ref, u_ref = varying
+    kw = dict(Q_final=Qf, solver=solver, u_min=-0.4, u_max=0.4)
+    mpc = LinearMPC(A_t, B_t, Q, R, H, c=c_t, x_ref=x_ref, **kw)
+    first = mpc.solve(x0)
+    compiled = mpc.problem._cache.param_prog
+    shifted = np.roll(x_ref, -1, axis=0)
+    res = mpc.solve(x0, x_ref=shifted, u_ref=u_ref, c=-c_t)
+    assert mpc.problem._cache.param_prog is compiled
+    fresh = LinearMPC(A_t, B_t, Q, R, H, c=-c_t, x_ref=shifted, u_ref=u_ref, **kw).solve(x0)
+    np.testing.assert_allclose(res.u, fresh.u, atol=1e-6)
+    assert np.abs(res.u - first.u).max() > 0.05
+    assert np.all(np.abs(res.u) <= 0.4 + 1e-6)
+    # None keeps the current values.
+    np.testing.assert_allclose(mpc.solve(x0).u, res.u, atol=1e-6)
+
+
+def test_tracking_a_set_point_outside_the_box_saturates(system):
+    A, B, _, _, _, _ = system
+    Q, R = np.diag([10.0, 0.1, 0.1, 0.1]), 0.01 * np.eye(N_U)
+    target = np.array([2.0, 0.0, 0.0, 0.0])
+    mpc = LinearMPC(A, B, Q, R, H, x_ref=target, x_max=1.0, u_min=-5.0, u_max=5.0)
+    res = mpc.solve(np.zeros(N_X))
+    assert res.status == "optimal"
+    assert np.all(res.x[1:] <= 1.0 + 1e-7)
+    assert abs(res.x[1:, 0].max() - 1.0) < 1e-6  # pushed against the bound, towards the target
+    unbounded = LinearMPC(A, B, Q, R, H, x_ref=target, u_min=-5.0, u_max=5.0).solve(np.zeros(N_X))
+    assert unbounded.x[1:, 0].max() > 1.1  # without the bound the plan goes past it
+
+
+def test_new_feature_bad_inputs_name_the_argument(system):
+    A, B, Q, R, Qf, x0 = system
+    with pytest.raises(
+        ValueError, match=r"A must have shape \(n, n\) or \(H, n, n\) = \(15, 4, 4\)"
+    ):
+        LinearMPC(np.stack([A] * (H - 1)), B, Q, R, H)
+    with pytest.raises(ValueError, match=r"B must have shape .* \(H, n, m\) = \(15, 4, 2\)"):
+        LinearMPC(A, np.stack([B] * (H + 1)), Q, R, H)
+    with pytest.raises(ValueError, match=r"x_ref must have shape \(4,\) or \(16, 4\)"):
+        LinearMPC(A, B, Q, R, H, x_ref=np.zeros((H, N_X)))
+    with pytest.raises(ValueError, match=r"u_ref must have shape \(2,\) or \(15, 2\)"):
+        LinearMPC(A, B, Q, R, H, u_ref=np.zeros(3))
+    with pytest.raises(ValueError, match="c contains NaN or inf"):
+        LinearMPC(A, B, Q, R, H, c=np.array([np.nan, 0, 0, 0]))
+    with pytest.raises(ValueError, match="horizon must be an integer >= 1; got True"):
+        LinearMPC(A, B, Q, R, True)
+    with pytest.raises(TypeError, match="LinearMPC: A must be an array, got None"):
+        LinearMPC(None, B, Q, R, H)
+    mpc = LinearMPC(A, B, Q, R, H)
+    with pytest.raises(ValueError, match="x_ref given to solve.* built without x_ref or u_ref"):
+        mpc.solve(x0, x_ref=np.zeros(N_X))
+    with pytest.raises(ValueError, match="c given to solve.* built without c"):
+        mpc.solve(x0, c=np.zeros(N_X))
+    tracking = LinearMPC(A, B, Q, R, H, u_ref=np.zeros(N_U))
+    with pytest.raises(ValueError, match="x_ref contains NaN or inf"):
+        tracking.solve(x0, x_ref=np.full(N_X, np.inf))

@@ -3,6 +3,8 @@ against scipy's DARE solver, backend/shape/dtype handling and error messages."""
 
 from __future__ import annotations
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -213,11 +215,11 @@ def test_dlqr_errors():
     A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
     with pytest.raises(ValueError, match="no stabilising solution|does not stabilise"):
         dlqr(A, B, Q, R)  # the unstable mode 1.5 is not controllable
-    with pytest.raises(ValueError, match=r"B must have shape \(n, m\) = \(2, m\)"):
+    with pytest.raises(ValueError, match=r"B must have shape \(\.\.\., n, m\) = \(\.\.\., 2, m\)"):
         dlqr(A, np.ones((3, 1)), Q, R)
-    with pytest.raises(ValueError, match=r"R must have shape \(m, m\) = \(1, 1\)"):
+    with pytest.raises(ValueError, match=r"R must have shape \(\.\.\., m, m\) = \(\.\.\., 1, 1\)"):
         dlqr(A, B, Q, np.eye(2))
-    with pytest.raises(ValueError, match=r"N must have shape \(n, m\) = \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"N must have shape \(\.\.\., n, m\) = \(\.\.\., 2, 1\)"):
         dlqr(A, B, Q, R, np.ones((1, 2)))
     with pytest.raises(ValueError, match="Q contains NaN or inf"):
         dlqr(A, B, np.full((2, 2), np.nan), R)
@@ -327,3 +329,337 @@ def test_non_positive_definite_quu_names_time_step(kind):
     assert isinstance(info.value, ValueError)
     if kind != "numpy":
         assert info.value.batch_index == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# dlqr fast paths (control.riccati): accuracy against scipy, fallback, batching
+# ---------------------------------------------------------------------------------------------
+
+
+def _scipy_dare(A, B, Q, R, N):
+    return scipy.linalg.solve_discrete_are(A, B, Q, R, s=N)
+
+
+def _rel_residual(A, B, Q, R, N, S):
+    """Independent relative DARE residual (scipy solve, not control.riccati's)."""
+    N = np.zeros(B.shape) if N is None else N
+    H = B.T @ S @ A + N.T
+    res = Q + A.T @ S @ A - H.T @ np.linalg.solve(R + B.T @ S @ B, H) - S
+    scale = np.linalg.norm(Q) + np.linalg.norm(A.T @ S @ A) + np.linalg.norm(S)
+    return np.linalg.norm(res) / scale
+
+
+def _ill_conditioned(rng, kind, n, m):
+    A, B, Q, R, N = _random_lti(rng, n, m)
+    if kind == "badly-scaled":  # state coordinates spanning 6 orders of magnitude
+        T = np.diag(np.logspace(-3, 3, n))
+        Ti = np.diag(1.0 / np.diag(T))
+        return T @ A @ Ti, T @ B, Ti @ Q @ Ti, R, Ti @ N
+    if kind == "tiny-R":  # cheap control: R ~ 1e-8, gains large
+        return A, B, Q, 1e-8 * R, 1e-4 * N
+    if kind == "near-unit-circle":  # lightly damped, weakly controllable, near-singular Q
+        A = scipy.linalg.expm(0.05 * (np.triu(rng.normal(size=(n, n)), 1) - np.eye(n) * 1e-3))
+        B = 1e-3 * B
+        q = rng.normal(size=(n, 1))
+        return A, B, q @ q.T + 1e-9 * np.eye(n), R, None
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (3, 1), (4, 2), (6, 3), (7, 2), (20, 5), (40, 10)])
+@pytest.mark.parametrize("with_cross", [False, True])
+def test_dare_fast_paths_match_scipy_on_random_systems(n, m, with_cross):
+    from control.riccati import dare_doubling, dare_qz
+
+    rng = np.random.default_rng(100 * n + m)
+    for _ in range(3):
+        A, B, Q, R, N = _random_lti(rng, n, m)
+        N = N if with_cross else None
+        S_ref = _scipy_dare(A, B, Q, R, N)
+        scale = np.abs(S_ref).max()
+        sol = dare_doubling(A, B, Q, R, N)
+        assert sol.converged and 1 <= sol.iterations < 60
+        for S in (sol.X, dare_qz(A, B, Q, R, N)):
+            np.testing.assert_allclose(S, S.T, rtol=0, atol=0)
+            assert np.abs(S - S_ref).max() <= 1e-9 * scale
+            assert _rel_residual(A, B, Q, R, N, S) < 1e-13
+        K, S, E = dlqr(A, B, Q, R, N)
+        assert np.abs(S - S_ref).max() <= 1e-9 * scale
+        assert _rel_residual(A, B, Q, R, N, S) < 1e-13
+        N0 = np.zeros((n, m)) if N is None else N
+        np.testing.assert_allclose(K, np.linalg.solve(B.T @ S @ B + R, B.T @ S @ A + N0.T),
+                                   rtol=1e-9, atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["badly-scaled", "tiny-R", "near-unit-circle"])
+@pytest.mark.parametrize("n, m", [(4, 1), (12, 3)])
+def test_dlqr_ill_conditioned_as_accurate_as_scipy(kind, n, m):
+    rng = np.random.default_rng(7 * n + m)
+    A, B, Q, R, N = _ill_conditioned(rng, kind, n, m)
+    S_ref = _scipy_dare(A, B, Q, R, N)
+    K, S, E = dlqr(A, B, Q, R, N)
+    res_ref = _rel_residual(A, B, Q, R, N, S_ref)
+    # Our answer is at least nearly as good as scipy's by the residual, and close to it.
+    assert _rel_residual(A, B, Q, R, N, S) <= max(10 * res_ref, 1e-12)
+    assert np.abs(S - S_ref).max() <= 1e-6 * np.abs(S_ref).max()
+    assert np.all(np.abs(E) < 1)
+
+
+def test_dlqr_near_unit_circle_really_is_hard():
+    """The 'near-unit-circle' instance above has a closed-loop eigenvalue within 1e-3 of 1 (so the
+    ill-conditioned test exercises what it claims to)."""
+    rng = np.random.default_rng(7 * 12 + 3)
+    A, B, Q, R, N = _ill_conditioned(rng, "near-unit-circle", 12, 3)
+    _, _, E = dlqr(A, B, Q, R, N)
+    assert np.abs(E).max() > 0.999
+
+
+def test_dlqr_falls_back_to_scipy_when_the_fast_path_fails(monkeypatch):
+    import control.linear_quadratic as lq
+    from control.riccati import DoublingResult
+
+    rng = np.random.default_rng(11)
+    small = _random_lti(rng, 3, 1)
+    big = _random_lti(rng, 9, 2)
+    monkeypatch.setattr(lq, "dare_qz", lambda *a: None)
+    nan = lambda A, *a: DoublingResult(np.full_like(A, np.nan), np.zeros(A.shape[:-2], bool), 60)  # noqa: E731
+    monkeypatch.setattr(lq, "dare_doubling", nan)
+    for A, B, Q, R, N in (small, big):
+        K, S, _ = dlqr(A, B, Q, R, N)
+        np.testing.assert_allclose(S, _scipy_dare(A, B, Q, R, N), rtol=1e-12, atol=0)
+    # A fast-path answer with a bad residual is rejected too.
+    monkeypatch.setattr(lq, "dare_qz", lambda A, B, Q, R, N: _scipy_dare(A, B, Q, R, N) * 1.001)
+    A, B, Q, R, N = small
+    np.testing.assert_allclose(dlqr(A, B, Q, R, N)[1], _scipy_dare(A, B, Q, R, N), rtol=1e-12)
+
+
+def test_dlqr_method_scipy_is_scipy():
+    A, B, Q, R, N = _random_lti(np.random.default_rng(12), 5, 2)
+    np.testing.assert_array_equal(
+        dlqr(A, B, Q, R, N, method="scipy")[1], _scipy_dare(A, B, Q, R, N)
+    )
+    with pytest.raises(ValueError, match="method must be 'auto' or 'scipy'"):
+        dlqr(A, B, Q, R, method="slycot")
+
+
+def test_doubling_reports_non_convergence_without_a_stabilising_solution():
+    from control.riccati import dare_doubling, dare_qz
+
+    A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
+    sol = dare_doubling(A, B, Q, R, None)
+    assert not sol.converged and np.isnan(sol.X).all()
+    assert dare_qz(A, B, Q, R, None) is None
+    assert dare_qz(A, B, Q, -R, None) is None  # R not positive definite
+
+
+@pytest.mark.parametrize("n, m", [(3, 1), (8, 3)])
+def test_dlqr_batched_matches_a_loop_with_broadcasting(n, m):
+    rng = np.random.default_rng(13)
+    probs = [[_random_lti(rng, n, m) for _ in range(3)] for _ in range(2)]  # batch (2, 3)
+    A, B, Q, R, N = (np.array([[p[k] for p in row] for row in probs]) for k in range(5))
+    Q_shared, R_shared = Q[0, 0], R[0, 0]  # no batch dims: broadcast
+    K, S, E = dlqr(A, B, Q_shared, R_shared, N)
+    assert K.shape == (2, 3, m, n) and S.shape == (2, 3, n, n) and E.shape == (2, 3, n)
+    for i in range(2):
+        for j in range(3):
+            Ki, Si, Ei = dlqr(A[i, j], B[i, j], Q_shared, R_shared, N[i, j])
+            np.testing.assert_allclose(S[i, j], Si, rtol=1e-9, atol=1e-12 * np.abs(Si).max())
+            np.testing.assert_allclose(K[i, j], Ki, rtol=1e-8, atol=1e-10 * np.abs(Ki).max())
+            np.testing.assert_allclose(np.sort_complex(E[i, j]), np.sort_complex(Ei), atol=1e-8)
+    # A (2, 1) batch of B broadcasts against A's (2, 3).
+    K2, S2, _ = dlqr(A, B[:, :1], Q_shared, R_shared)
+    np.testing.assert_allclose(S2[1, 2], dlqr(A[1, 2], B[1, 0], Q_shared, R_shared)[1],
+                               rtol=1e-9)  # fmt: skip
+    # torch in, torch out, batched.
+    Kt, St, Et = dlqr(torch.tensor(A), torch.tensor(B), Q_shared, R_shared, N)
+    assert isinstance(St, torch.Tensor) and St.shape == (2, 3, n, n) and Et.is_complex()
+    np.testing.assert_allclose(St.numpy(), S, rtol=1e-12)
+
+
+def test_dlqr_batched_error_names_the_batch_index():
+    rng = np.random.default_rng(14)
+    A, B, Q, R, _ = _random_lti(rng, 2, 1)
+    As = np.stack([A, np.diag([1.5, 0.5]), A])
+    Bs = np.stack([B, np.array([[0.0], [1.0]]), B])
+    with pytest.raises(ValueError, match=r"no stabilising solution \(batch index \(1,\)\)"):
+        dlqr(As, Bs, Q, R)
+    with pytest.raises(ValueError, match="batch dims of the inputs do not broadcast"):
+        dlqr(As, Bs[:2], Q, R)
+    with pytest.raises(TypeError, match="dlqr: Q must be an array, got None"):
+        dlqr(A, B, None, R)
+    with pytest.raises(TypeError, match="dlqr: A must be an array of real numbers"):
+        dlqr("A", B, Q, R)
+
+
+def test_dlqr_huge_entries_give_a_clear_error_without_warnings():
+    A, B = np.array([[1.0, 0.1], [0.0, 1.0]]), np.array([[0.0], [0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"no stabilising solution.*largest \|entry\| 1e\+300"):
+            dlqr(A, B, 1e300 * np.eye(2), np.eye(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Overflow of the cost-to-go / trajectory, None and half-precision inputs (issue 15)
+# ---------------------------------------------------------------------------------------------
+
+
+def _unstabilisable(T, dtype=np.float64, x_weight=1.0):
+    """A = diag(2, 0.5), B = [0; 1]: the mode 2 is unstable and no control reaches it."""
+    F = np.broadcast_to(np.array([[2.0, 0.0, 0.0], [0.0, 0.5, 1.0]], dtype=dtype), (T, 2, 3))
+    C = np.broadcast_to(np.diag([x_weight, 1.0, 1.0]).astype(dtype), (T, 3, 3))
+    return F, np.zeros((T, 2), dtype), C, np.zeros((T, 3), dtype), np.ones(2, dtype)
+
+
+def _as_kind(args, kind):
+    if kind == "numpy-batched":
+        return tuple(np.stack([a, a]) for a in args)
+    if kind.startswith("torch"):
+        grad = kind == "torch-grad"
+        return tuple(torch.tensor(np.ascontiguousarray(a), requires_grad=grad) for a in args)
+    return args
+
+
+@pytest.mark.parametrize("kind", ["numpy", "numpy-batched", "torch", "torch-grad"])
+def test_lqr_cost_to_go_overflow_is_named_with_time_step_and_cause(kind):
+    from control.linear_quadratic import LQROverflowError
+
+    args = _as_kind(_unstabilisable(1100), kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning leaks out before the error
+        with pytest.raises(LQROverflowError, match="overflow") as info:
+            lqr(*args)
+    msg = str(info.value)
+    # V_t ~ 4^(T-t) passes float64's max (~1.8e308) about 512 steps before the end.
+    assert 1100 - 520 < info.value.time_step < 1100 - 500
+    assert f"t={info.value.time_step}" in msg
+    assert "uncontrollable" in msg and "long horizon" in msg
+    assert not isinstance(info.value, NotPositiveDefiniteError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ArithmeticError)
+    if kind == "numpy-batched":
+        assert info.value.batch_index == (0,)
+
+
+def test_lqr_overflow_in_float32_and_huge_entries():
+    from control.linear_quadratic import LQROverflowError
+
+    # float32 overflows (max ~3.4e38) after ~64 steps of V_t ~ 4^(T-t).
+    F, f, C, c, x0 = _unstabilisable(100, np.float32)
+    with pytest.raises(LQROverflowError, match=r"overflow.*t=3\d") as info:
+        lqr(F, f, C, c, x0)
+    assert 100 - 70 < info.value.time_step < 100 - 60
+    # Entries near 1e200: Fᵀ V F is ~1e400 at the first backward step.
+    rng = np.random.default_rng(20)
+    F, f, C, c, x0, _, _ = random_problem(rng, T=5, n=2, m=1)
+    F = F.copy()
+    F[3] *= 1e200
+    for args in (
+        (F, f, C, c, x0),
+        tuple(torch.tensor(a, requires_grad=True) for a in (F, f, C, c)),
+    ):
+        with pytest.raises(LQROverflowError, match=r"overflow.*t=3.*e\+(199|200)"):
+            lqr(*args)
+
+
+def test_lqr_trajectory_overflow_with_finite_cost_to_go():
+    """No cost on the unstable mode: V stays finite but x_t = 2^t x_0 overflows in the rollout."""
+    from control.linear_quadratic import LQROverflowError
+
+    F, f, C, c, x0 = _unstabilisable(1100, x_weight=0.0)
+    sol = lqr(F, f, C, c)  # without x0 everything is finite
+    assert np.isfinite(sol.V).all() and np.isfinite(sol.K).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LQROverflowError, match=r"optimal trajectory overflows at t=10\d\d"):
+            lqr(F, f, C, c, x0)
+
+
+def test_lqr_none_and_non_numeric_arguments_are_named():
+    rng = np.random.default_rng(21)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=3, n=2, m=1)
+    for i, name in enumerate(["F", "f", "C", "c"]):
+        args = [F, f, C, c]
+        args[i] = None
+        with pytest.raises(TypeError, match=f"lqr: {name} must be an array .* got None"):
+            lqr(*args)
+    with pytest.raises(TypeError, match="lqr: C must be an array of real numbers; got dtype <U"):
+        lqr(F, f, np.full(C.shape, "x"), c)
+    with pytest.raises(
+        TypeError, match="lqr: x0 must be an array of real numbers; got dtype object"
+    ):
+        lqr(F, f, C, c, np.array([1.0, None], dtype=object))
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_lqr_half_precision_torch_is_computed_in_float32(half):
+    rng = np.random.default_rng(22)
+    F, f, C, c, x0, Cf, cf = random_problem(rng, T=6, n=2, m=1)
+    ref = lqr(*(torch.tensor(a, dtype=half).to(torch.float32) for a in (F, f, C, c, x0)))
+    for grad in (False, True):
+        args = [torch.tensor(a, dtype=half, requires_grad=grad) for a in (F, f, C, c, x0)]
+        sol = lqr(*args)
+        assert sol.K.dtype == torch.float32 and sol.cost.dtype == torch.float32
+        np.testing.assert_allclose(sol.u.detach().numpy(), ref.u.numpy(), rtol=1e-6, atol=1e-6)
+        if grad:
+            sol.cost.backward()
+            assert args[3].grad is not None and args[3].grad.dtype == half
+    # dlqr: half-precision tensors in, float32 out as well.
+    K, S, E = dlqr(*(torch.tensor(a, dtype=half) for a in (np.eye(2), np.eye(2), np.eye(2))),
+                   torch.eye(2, dtype=half))  # fmt: skip
+    assert K.dtype == torch.float32 and S.dtype == torch.float32 and E.dtype == torch.complex64
+
+
+def test_dlqr_fast_path_is_used_on_well_conditioned_problems(monkeypatch):
+    """The fast paths' answers are accepted (scipy is not called) for ordinary problems, batched
+    or not, small n (QZ) or larger (doubling)."""
+    import control.linear_quadratic as lq
+
+    def no_scipy(*a):
+        raise AssertionError("fell back to scipy")
+
+    monkeypatch.setattr(lq, "dare_schur", no_scipy)
+    rng = np.random.default_rng(15)
+    for n, m in ((2, 1), (5, 2), (12, 3)):
+        probs = [_random_lti(rng, n, m) for _ in range(4)]
+        for A, B, Q, R, N in probs:
+            dlqr(A, B, Q, R, N)
+        dlqr(*(np.stack(a) for a in zip(*probs, strict=True)))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["A=0", "repeated eigenvalues", "Jordan block", "Q=0 stable A", "Q=0 unstable A", "n=m=1"],
+)
+def test_dlqr_degenerate_structure_matches_scipy(case):
+    """Singular A (infinite pencil eigenvalues), repeated or defective closed-loop eigenvalues,
+    zero state cost: whichever path answers, the result equals scipy's."""
+    I2 = np.eye(2)
+    A, B, Q, R = {
+        "A=0": (np.zeros((2, 2)), I2, I2, I2),
+        "repeated eigenvalues": (0.5 * I2, I2, I2, I2),
+        "Jordan block": (
+            np.array([[0.9, 1.0], [0.0, 0.9]]),
+            np.array([[0.0], [1.0]]),
+            I2,
+            np.eye(1),
+        ),  # fmt: skip
+        "Q=0 stable A": (
+            np.array([[0.5, 0.2], [0.0, -0.3]]),
+            np.array([[1.0], [0.5]]),
+            np.zeros((2, 2)),
+            np.eye(1),
+        ),  # fmt: skip
+        "Q=0 unstable A": (
+            np.array([[1.5, 0.2], [0.0, 0.3]]),
+            np.array([[1.0], [0.5]]),
+            np.zeros((2, 2)),
+            np.eye(1),
+        ),  # fmt: skip
+        "n=m=1": (np.array([[1.2]]), np.array([[1.0]]), np.array([[1.0]]), np.array([[0.1]])),
+    }[case]
+    K, S, E = dlqr(A, B, Q, R)
+    S_ref = _scipy_dare(A, B, Q, R, None)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(E) < 1)
+    # Batched (doubling) too.
+    _, Sb, _ = dlqr(np.stack([A, A]), B, Q, R)
+    np.testing.assert_allclose(Sb[1], S_ref, rtol=1e-9, atol=1e-12)
