@@ -5,6 +5,7 @@
 * :func:`ilqr` — batched iLQR / box-DDP with control limits.
 * :class:`LinearMPC` — constrained linear MPC compiled once with cvxpy.
 * :class:`MuJoCoDynamics` — MuJoCo physics with Jacobians, for :func:`ilqr` on true dynamics.
+* :class:`MuJoCoSimulator` — batched MuJoCo rollouts over the full physics state.
 * :class:`RecedingHorizonILQR` — receding-horizon iLQR with warm-start shifting.
 
 Note: this top-level package shadows the python-control package (also named ``control``) when
@@ -15,18 +16,27 @@ from control.boxqp import BoxQPResult, box_qp
 from control.ddp import ILQRResult, ilqr
 from control.derivatives import numpy_function
 from control.linear_mpc import InfeasibleError, LinearMPC, MPCResult
-from control.linear_quadratic import LQRSolution, NotPositiveDefiniteError, dlqr, lqr
+from control.linear_quadratic import (
+    LQROverflowError,
+    LQRSolution,
+    NotPositiveDefiniteError,
+    dlqr,
+    lqr,
+)
 from control.mujoco_model import MuJoCoDynamics
+from control.mujoco_rollout import MuJoCoSimulator
 from control.receding_horizon import RecedingHorizonILQR
 
 __all__ = [
     "BoxQPResult",
     "ILQRResult",
     "InfeasibleError",
+    "LQROverflowError",
     "LQRSolution",
     "LinearMPC",
     "MPCResult",
     "MuJoCoDynamics",
+    "MuJoCoSimulator",
     "NotPositiveDefiniteError",
     "RecedingHorizonILQR",
     "box_qp",
