@@ -29,6 +29,7 @@ Tensor = torch.Tensor
 
 LOG_2 = math.log(2.0)
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_INPLACE_SAFE = ("relu", "leakyrelu")
 
 __all__ = ["BatchedCritics", "GaussianPolicy", "action_bounds", "squash_log_det"]
 
@@ -43,6 +44,19 @@ def _uniform_(t: Tensor, fan_in: int, generator: torch.Generator | None) -> Tens
     bound = 1.0 / math.sqrt(fan_in)
     with torch.no_grad():
         return t.uniform_(-bound, bound, generator=generator)
+
+
+def _activation(name: str) -> nn.Module:
+    """The activation module; ReLU and LeakyReLU in place.
+
+    In place is safe for those two: every activation follows a ``Linear``/``baddbmm``, whose
+    backward needs its inputs, not its output, and their own backward needs only the output's
+    sign. (SiLU's backward needs its input, so it is not done in place.)
+    """
+    cls = ACTIVATIONS[name]
+    if name in _INPLACE_SAFE:
+        return cls(inplace=True)  # type: ignore[call-arg]
+    return cls()
 
 
 def squash_log_det(u: Tensor) -> Tensor:
@@ -154,7 +168,7 @@ class GaussianPolicy(nn.Module):
             _uniform_(lin.bias, fan_in, generator)
             layers.append(lin)
             if i < len(sizes) - 2:
-                layers.append(ACTIVATIONS[self.activation_name]())
+                layers.append(_activation(self.activation_name))
         self.net = nn.Sequential(*layers)
 
     # ------------------------------------------------------------------ distribution
@@ -264,7 +278,7 @@ class BatchedCritics(nn.Module):
         self.hidden = _check_positive_int(hidden, "hidden")
         self.num_layers = _check_positive_int(num_layers, "num_layers", 0)
         self.activation_name = activation_name(activation)
-        self.act = ACTIVATIONS[self.activation_name]()
+        self.act = _activation(self.activation_name)
         sizes = [self.obs_dim + self.act_dim] + [self.hidden] * self.num_layers + [1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
