@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mbrl.agents import sac_fast
 from mbrl.agents.networks import BatchedCritics, GaussianPolicy, action_bounds
 from mbrl.data.replay_buffer import Batch
 from mbrl.models.ensemble import activation_name
@@ -205,6 +206,8 @@ class SAC:
         self.act_generator = torch.Generator(gen_device).manual_seed(cfg.seed + 1)
         self.update_generator = torch.Generator(gen_device).manual_seed(cfg.seed + 2)
         self.num_updates = 0
+        self._fast_path = sac_fast.supports(self.policy, self.critics)
+        self._workspace = sac_fast.Workspace()
 
     @classmethod
     def for_task(cls, task: Any, config: SACConfig | None = None, **kwargs: Any) -> SAC:
@@ -291,13 +294,16 @@ class SAC:
                 raise ValueError(f"batch.{name}: expected shape {shape}, got {tuple(x.shape)}")
         return obs, self.policy.unscale(act), next_obs, reward, not_done
 
-    def update(self, batch: Any) -> dict[str, float]:
+    def update(self, batch: Any, *, reference: bool = False) -> dict[str, float]:
         """One gradient step of actor, critics and temperature, then the Polyak target update.
 
         Args:
             batch: a :class:`mbrl.data.Batch` (numpy arrays or tensors) or a tuple
                 ``(obs, act, next_obs, reward, terminated[, truncated])``; actions in
                 ``[low, high]``, ``B`` rows.
+            reference: compute the gradients with autograd (the reference path) instead of
+                the hand-written ReLU fast path (:mod:`mbrl.agents.sac_fast`; used by default
+                when both networks use ReLU). Both give the same step up to float rounding.
 
         Returns:
             ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha`` (before the step),
@@ -309,37 +315,70 @@ class SAC:
         obs, act, next_obs, reward, not_done = self._batch_tensors(batch)
         cfg, gen = self.config, self.update_generator
         alpha = self.log_alpha.detach().exp()
-        with torch.no_grad():
-            next_y, next_logp = self.policy.sample_squashed(next_obs, generator=gen)
-            q_next = self.critics_target(next_obs, next_y).min(0).values
-            target = torch.addcmul(reward, not_done, q_next - alpha * next_logp, value=cfg.gamma)
-        q = self.critics(obs, act)
-        critic_loss = 0.5 * (q - target).square().mean(1).sum()
-        y, logp = self.policy.sample_squashed(obs, generator=gen)
-        q_pi = self.critics(obs, y, detach_weights=True).min(0).values
-        actor_loss = (alpha * logp - q_pi).mean()
-        logp_d = logp.detach()
-        alpha_loss = -(self.log_alpha * (logp_d + self.target_entropy)).mean()
-        loss = critic_loss + actor_loss + (alpha_loss if cfg.learn_alpha else 0.0)
-        values = torch.stack(
-            [
-                critic_loss.detach(),
-                actor_loss.detach(),
-                alpha_loss.detach(),
+        if reference or not self._fast_path:
+            with torch.no_grad():
+                next_y, next_logp = self.policy.sample_squashed(next_obs, generator=gen)
+                q_next = self.critics_target(next_obs, next_y).min(0).values
+                target = torch.addcmul(
+                    reward, not_done, q_next - alpha * next_logp, value=cfg.gamma
+                )
+            losses = self._autograd_gradients(obs, act, target)
+        else:
+            ws = self._workspace
+            target = sac_fast.td_target(
+                self.policy,
+                self.critics_target,
+                next_obs,
+                reward,
+                not_done,
                 alpha,
-                -logp_d.mean(),
-                q.detach().mean(),
-            ]
+                cfg.gamma,
+                gen,
+                ws,
+            )
+            losses = sac_fast.sac_gradients(
+                self.policy,
+                self.critics,
+                self.log_alpha,
+                obs,
+                act,
+                target,
+                self.target_entropy,
+                gen,
+                ws,
+            )
+        critic_loss, actor_loss, alpha_loss, logp, q = losses
+        values = torch.stack(
+            [critic_loss, actor_loss, alpha_loss, alpha, -logp.mean(), q.mean()]
         ).tolist()
         metrics = dict(zip(_METRICS, values, strict=True))
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"update: non-finite loss {metrics}; check the batch")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         self.optimizer.step()
         self._polyak()
         self.num_updates += 1
         return metrics
+
+    def _autograd_gradients(
+        self, obs: Tensor, act: Tensor, target: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Reference path: the three losses and one ``backward`` (gradients into ``.grad``).
+
+        Returns ``(critic_loss, actor_loss, alpha_loss, log_prob (N,), q (K, N))``, detached.
+        """
+        alpha = self.log_alpha.detach().exp()
+        q = self.critics(obs, act)
+        critic_loss = 0.5 * (q - target).square().mean(1).sum()
+        y, logp = self.policy.sample_squashed(obs, generator=self.update_generator)
+        q_pi = self.critics(obs, y, detach_weights=True).min(0).values
+        actor_loss = (alpha * logp - q_pi).mean()
+        logp_d = logp.detach()
+        alpha_loss = -(self.log_alpha * (logp_d + self.target_entropy)).mean()
+        loss = critic_loss + actor_loss + (alpha_loss if self.config.learn_alpha else 0.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        detached = (critic_loss, actor_loss, alpha_loss, logp_d, q)
+        return tuple(t.detach() for t in detached)  # type: ignore[return-value]
 
     @torch.no_grad()
     def _polyak(self) -> None:
