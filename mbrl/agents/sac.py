@@ -120,8 +120,14 @@ def _check_int(value: Any, name: str, low: int) -> None:
         raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
 
 
-def _make_adam(groups: list[dict[str, Any]]) -> torch.optim.Adam:
-    """Adam over ``groups``: fused kernels where this torch build has them, else foreach."""
+def _make_adam(parts: list[tuple[list[Tensor], float]]) -> torch.optim.Adam:
+    """One Adam over ``(params, lr)`` parts: parts with equal learning rates share a parameter
+    group (one fused kernel call per group); fused kernels where this torch build has them,
+    else foreach."""
+    by_lr: dict[float, list[Tensor]] = {}
+    for params, lr in parts:
+        by_lr.setdefault(lr, []).extend(params)
+    groups = [{"params": params, "lr": lr} for lr, params in by_lr.items()]
     try:
         return torch.optim.Adam(groups, fused=True)
     except (RuntimeError, ValueError, TypeError):
@@ -192,13 +198,13 @@ class SAC:
         self.log_alpha = torch.tensor(
             math.log(cfg.init_alpha), device=self.device, requires_grad=cfg.learn_alpha
         )
-        groups = [
-            {"params": list(self.policy.parameters()), "lr": cfg.actor_lr},
-            {"params": list(self.critics.parameters()), "lr": cfg.critic_lr},
+        parts = [
+            (list(self.policy.parameters()), cfg.actor_lr),
+            (list(self.critics.parameters()), cfg.critic_lr),
         ]
         if cfg.learn_alpha:
-            groups.append({"params": [self.log_alpha], "lr": cfg.alpha_lr})
-        self.optimizer = _make_adam(groups)
+            parts.append(([self.log_alpha], cfg.alpha_lr))
+        self.optimizer = _make_adam(parts)
         self._online = list(self.critics.parameters())
         self._target = list(self.critics_target.parameters())
         # sampling noise: one generator for act(), one for update(); seeds derived from cfg.seed

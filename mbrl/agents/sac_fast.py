@@ -108,8 +108,15 @@ def _critic_backward(
         torch.bmm(h.transpose(1, 2), g, out=_grad_buffer(w))
         torch.sum(g, dim=1, keepdim=True, out=_grad_buffer(b))
         if i > 0:
-            buf = ws.get(f"cg{i}", h.shape, h)
-            g = _relu_back_(torch.bmm(g, w.transpose(1, 2), out=buf), h)
+            g = _relu_back_(_backprop(g, w, ws.get(f"cg{i}", h.shape, h)), h)
+
+
+def _backprop(g: Tensor, w: Tensor, out: Tensor) -> Tensor:
+    """``g @ w^T`` into ``out`` for ``g (K, N, m)``, ``w (K, n, m)``; for ``m == 1`` (the
+    critics' scalar output) an outer product by broadcasting, much faster than a ``bmm``."""
+    if g.shape[-1] == 1:
+        return torch.mul(g, w.transpose(1, 2), out=out)
+    return torch.bmm(g, w.transpose(1, 2), out=out)
 
 
 def _critic_input_grad(
@@ -120,7 +127,7 @@ def _critic_input_grad(
     n_layers = len(critics.weights)
     for i in range(n_layers - 1, 0, -1):
         buf = ws.get(f"cg{i}", inputs[i].shape, g)
-        g = _relu_back_(torch.bmm(g, critics.weights[i].transpose(1, 2), out=buf), inputs[i])
+        g = _relu_back_(_backprop(g, critics.weights[i], buf), inputs[i])
     w0 = critics.weights[0][:, first_col:, :]
     return torch.bmm(g, w0.transpose(1, 2)).sum(0)
 

@@ -209,21 +209,21 @@ def test_fixed_temperature_stays():
 def test_bandit_optimal_action():
     """1-D bandit r = -(a - 0.3)^2 with gamma 0 on bounds [-2, 2]: SAC finds a = 0.3, and
     the temperature drives the policy's entropy to the target."""
-    cfg = SACConfig(hidden=32, gamma=0.0, actor_lr=3e-3, critic_lr=3e-3, alpha_lr=3e-3, seed=1)
+    cfg = SACConfig(hidden=32, gamma=0.0, actor_lr=3e-3, critic_lr=3e-3, alpha_lr=2e-2, seed=1)
     agent = SAC(1, 1, action_low=[-2.0], action_high=[2.0], config=cfg)
     rng = np.random.default_rng(0)
-    obs = np.zeros((128, 1), np.float32)
-    for _ in range(1500):
-        act = rng.uniform(-2.0, 2.0, (128, 1)).astype(np.float32)
-        rew = -((act[:, 0] - 0.3) ** 2)
-        agent.update(Batch(obs, act, obs, rew, np.ones(128, bool), np.zeros(128, bool)))
+    obs = np.zeros((64, 1), np.float32)
+    flags = np.ones(64, bool), np.zeros(64, bool)
+    for _ in range(800):
+        act = rng.uniform(-2.0, 2.0, (64, 1)).astype(np.float32)
+        agent.update(Batch(obs, act, obs, -((act[:, 0] - 0.3) ** 2), *flags))
     best = agent.act(np.zeros(1), deterministic=True)
     assert best.shape == (1,) and best.dtype == np.float32
     assert abs(float(best[0]) - 0.3) < 0.05, best
     # entropy of the normalised action: close to the target -act_dim = -1
     with torch.no_grad():
         _, logp = agent.policy.sample_squashed(torch.zeros(20_000, 1))
-    assert float(-logp.mean()) == pytest.approx(-1.0, abs=0.3)
+    assert float(-logp.mean()) == pytest.approx(-1.0, abs=0.25)
 
 
 def test_act_shapes_bounds_and_seeding():
