@@ -99,16 +99,29 @@ def critic_forward(
 
 
 def _critic_backward(
-    critics: BatchedCritics, inputs: list[Tensor], g: Tensor, ws: Workspace
-) -> None:
-    """Write the weight/bias gradients for ``dL/dq = g (K, N, 1)`` into ``.grad``."""
-    n_layers = len(critics.weights)
-    for i in range(n_layers - 1, -1, -1):
+    critics: BatchedCritics,
+    inputs: list[Tensor],
+    g: Tensor,
+    n: int,
+    first_col: int,
+    ws: Workspace,
+) -> Tensor:
+    """Backward through the critics evaluated on ``2N`` rows: ``N`` critic-loss rows, then
+    ``N`` actor-loss rows, with ``dL/dq = g (K, 2N, 1)``.
+
+    The weight and bias gradients (of the critic loss: first ``N`` rows only, the actor's loss
+    sees the critics' weights as constants) go into ``.grad``; returns the actor rows'
+    input gradient ``dL/dx[N:, first_col:]`` summed over critics, ``(N, in - first_col)``.
+    Both halves go through every layer's ``g @ W^T`` together (one ``bmm``).
+    """
+    for i in range(len(critics.weights) - 1, -1, -1):
         w, b, h = critics.weights[i], critics.biases[i], inputs[i]
-        torch.bmm(h.transpose(1, 2), g, out=_grad_buffer(w))
-        torch.sum(g, dim=1, keepdim=True, out=_grad_buffer(b))
+        torch.bmm(h[:, :n].transpose(1, 2), g[:, :n], out=_grad_buffer(w))
+        torch.sum(g[:, :n], dim=1, keepdim=True, out=_grad_buffer(b))
         if i > 0:
             g = _relu_back_(_backprop(g, w, ws.get(f"cg{i}", h.shape, h)), h)
+    w0 = critics.weights[0][:, first_col:, :]
+    return torch.bmm(g[:, n:], w0.transpose(1, 2)).sum(0)
 
 
 def _backprop(g: Tensor, w: Tensor, out: Tensor) -> Tensor:
@@ -117,19 +130,6 @@ def _backprop(g: Tensor, w: Tensor, out: Tensor) -> Tensor:
     if g.shape[-1] == 1:
         return torch.mul(g, w.transpose(1, 2), out=out)
     return torch.bmm(g, w.transpose(1, 2), out=out)
-
-
-def _critic_input_grad(
-    critics: BatchedCritics, inputs: list[Tensor], g: Tensor, first_col: int, ws: Workspace
-) -> Tensor:
-    """``dL/dx[:, first_col:]`` summed over critics for ``dL/dq = g (K, N, 1)`` (no weight
-    gradients)."""
-    n_layers = len(critics.weights)
-    for i in range(n_layers - 1, 0, -1):
-        buf = ws.get(f"cg{i}", inputs[i].shape, g)
-        g = _relu_back_(_backprop(g, critics.weights[i], buf), inputs[i])
-    w0 = critics.weights[0][:, first_col:, :]
-    return torch.bmm(g, w0.transpose(1, 2)).sum(0)
 
 
 # ---------------------------------------------------------------------- policy
@@ -223,25 +223,27 @@ def sac_gradients(
     Returns:
         ``(critic_loss, actor_loss, alpha_loss, log_prob (N,), q (K, N))`` (detached).
     """
-    n = obs.shape[0]
+    n, k = obs.shape[0], critics.num_critics
     alpha = log_alpha.detach().exp()
-    # critics on the batch: 0.5 * mean squared error per critic, summed over critics
-    q, c_inputs = critic_forward(critics, torch.cat([obs, act], -1), ws, "c")
-    q = q.squeeze(-1)
-    diff = q - target
-    critic_loss = 0.5 * diff.square().mean(1).sum()
-    _critic_backward(critics, c_inputs, (diff / n).unsqueeze(-1), ws)
-    q = q.clone()  # its buffer is reused below
     # policy: reparameterised draw
     layers = _linears(policy)
     out, p_inputs = policy_forward(layers, obs, ws, "p")
     y, logp, eps, std, raw_log_std = _squashed_draw(policy, out, generator)
-    # min over critics at (obs, y); the gradient reaches the critic that attains the minimum
-    q_pi, pi_inputs = critic_forward(critics, torch.cat([obs, y], -1), ws, "c")
-    q_min, idx = q_pi.squeeze(-1).min(0)
+    # the critics once on 2N rows: (obs, act) for the critic loss, (obs, y) for the actor loss
+    x = torch.cat([obs.repeat(2, 1), torch.cat([act, y], 0)], 1)
+    q_all, c_inputs = critic_forward(critics, x, ws, "c")
+    q, q_pi = q_all[:, :n, 0], q_all[:, n:, 0]
+    # critic loss: 0.5 * mean squared error per critic, summed over critics; actor loss: the
+    # gradient of min_k Q_k reaches the critic that attains the minimum
+    diff = q - target
+    critic_loss = 0.5 * diff.square().mean(1).sum()
+    q_min, idx = q_pi.min(0)
     actor_loss = (alpha * logp - q_min).mean()
-    g_q = torch.zeros_like(q_pi).scatter_(0, idx.view(1, n, 1), -1.0 / n)
-    g_y = _critic_input_grad(critics, pi_inputs, g_q, obs.shape[1], ws)
+    g_q = ws.get("gq", (k, 2 * n, 1), q_all)
+    torch.div(diff.unsqueeze(-1), n, out=g_q[:, :n])
+    g_q[:, n:].zero_().scatter_(0, idx.view(1, n, 1), -1.0 / n)
+    g_y = _critic_backward(critics, c_inputs, g_q, n, obs.shape[1], ws)
+    q = q.clone()  # a view of a reused buffer
     # through y = tanh(u) and log pi: d log pi / du = 2 tanh(u); d log pi / d log_std = -1
     a_n = alpha / n
     g_u = torch.addcmul(g_y * (1.0 - y.square()), y, a_n * 2.0)
