@@ -182,19 +182,26 @@ class GaussianPolicy(nn.Module):
         obs: Tensor,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        eps: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Action ``y = tanh(u) (N, act_dim)`` in ``(-1, 1)`` and its log-density ``(N,)``.
 
-        Reparameterised (``u = mean + std * eps``, differentiable in the weights); noise from
-        ``generator``. ``deterministic=True`` returns ``tanh(mean)`` and the density there.
-        The log-density is with respect to ``y`` (not the rescaled action).
+        Reparameterised (``u = mean + std * eps``, differentiable in the weights); the standard
+        normal noise ``eps (N, act_dim)`` is drawn from ``generator`` unless given.
+        ``deterministic=True`` returns ``tanh(mean)`` and the density there. The log-density
+        is with respect to ``y`` (not the rescaled action).
         """
         mean, log_std = self.mean_log_std(obs)
         if deterministic:
             u = mean
             sq = torch.zeros_like(mean)
         else:
-            eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            if eps is None:
+                eps = torch.randn(
+                    mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
+                )
+            elif eps.shape != mean.shape:
+                raise ValueError(f"eps: expected shape {tuple(mean.shape)}, got {tuple(eps.shape)}")
             u = mean + log_std.exp() * eps
             sq = eps.square()
         # log N(u; mean, std) with (u - mean) / std = eps, minus the tanh Jacobian

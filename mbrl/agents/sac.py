@@ -319,39 +319,31 @@ class SAC:
         e.g. because the batch holds NaN or inf.
         """
         obs, act, next_obs, reward, not_done = self._batch_tensors(batch)
-        cfg, gen = self.config, self.update_generator
+        cfg, n = self.config, obs.shape[0]
         alpha = self.log_alpha.detach().exp()
+        # all policy noise of this update: rows :n at next_obs (TD target), rows n: at obs
+        eps = torch.randn(
+            (2 * n, self.act_dim), generator=self.update_generator, device=self.device
+        )
         if reference or not self._fast_path:
             with torch.no_grad():
-                next_y, next_logp = self.policy.sample_squashed(next_obs, generator=gen)
+                next_y, next_logp = self.policy.sample_squashed(next_obs, eps=eps[:n])
                 q_next = self.critics_target(next_obs, next_y).min(0).values
-                target = torch.addcmul(
-                    reward, not_done, q_next - alpha * next_logp, value=cfg.gamma
-                )
-            losses = self._autograd_gradients(obs, act, target)
+                soft_v = q_next - alpha * next_logp
+                target = torch.addcmul(reward, not_done, soft_v, value=cfg.gamma)
+            losses = self._autograd_gradients(obs, act, target, eps[n:])
         else:
-            ws = self._workspace
-            target = sac_fast.td_target(
-                self.policy,
-                self.critics_target,
-                next_obs,
-                reward,
-                not_done,
-                alpha,
-                cfg.gamma,
-                gen,
-                ws,
-            )
+            tensors = (obs, act, next_obs, reward, not_done)
             losses = sac_fast.sac_gradients(
                 self.policy,
                 self.critics,
+                self.critics_target,
                 self.log_alpha,
-                obs,
-                act,
-                target,
+                tensors,
+                eps,
+                cfg.gamma,
                 self.target_entropy,
-                gen,
-                ws,
+                self._workspace,
             )
         critic_loss, actor_loss, alpha_loss, logp, q = losses
         values = torch.stack(
@@ -366,7 +358,7 @@ class SAC:
         return metrics
 
     def _autograd_gradients(
-        self, obs: Tensor, act: Tensor, target: Tensor
+        self, obs: Tensor, act: Tensor, target: Tensor, eps: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Reference path: the three losses and one ``backward`` (gradients into ``.grad``).
 
@@ -375,7 +367,7 @@ class SAC:
         alpha = self.log_alpha.detach().exp()
         q = self.critics(obs, act)
         critic_loss = 0.5 * (q - target).square().mean(1).sum()
-        y, logp = self.policy.sample_squashed(obs, generator=self.update_generator)
+        y, logp = self.policy.sample_squashed(obs, eps=eps)
         q_pi = self.critics(obs, y, detach_weights=True).min(0).values
         actor_loss = (alpha * logp - q_pi).mean()
         logp_d = logp.detach()

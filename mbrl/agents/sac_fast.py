@@ -1,11 +1,13 @@
 """Hand-written gradients of SAC's losses for ReLU networks: the fast path of ``SAC.update``.
 
 Same losses, same random draws and (up to float rounding) the same gradients as the autograd
-reference path (``SAC.update(..., fast=False)``; the tests compare the two), but without the
-autograd graph: activations are kept only as long as needed, ReLU masks are applied in one pass
-(``threshold_backward``), the gradients are written straight into the parameters' ``.grad``
-buffers (reused across updates), and only the gradients that are used are computed (the
-actor's gradient through the critics never forms the critics' weight gradients).
+reference path (``SAC.update(..., reference=True)``; the tests compare the two), but without
+the autograd graph: every large intermediate lives in a :class:`Workspace` buffer reused across
+updates, ReLU masks are applied in place in one pass (``threshold_backward``), gradients are
+written straight into the parameters' ``.grad`` buffers, the online critics run once on the
+critic-loss rows and the actor-loss rows together (one ``baddbmm`` per layer forward, one
+``bmm`` per layer backward), and only the gradients that are used are computed (the actor's
+loss never forms critic weight gradients).
 
 Shapes: ``N`` rows, ``K`` critics, ``O``/``A`` observation/action sizes. Conventions of the
 networks: :class:`~mbrl.agents.networks.GaussianPolicy` is ``nn.Sequential`` of ``Linear``
@@ -28,7 +30,6 @@ __all__ = [
     "policy_forward",
     "sac_gradients",
     "supports",
-    "td_target",
 ]
 
 
@@ -40,11 +41,10 @@ def supports(policy: GaussianPolicy, critics: BatchedCritics) -> bool:
 class Workspace:
     """Named scratch tensors reused from one update to the next.
 
-    Writing a large result into freshly allocated memory costs more than the arithmetic on this
-    machine class (measured: a 2 x 256 x 256 copy into a new tensor took ~13x as long as an
-    in-place ReLU over the same data), so every large intermediate goes into a buffer kept
-    here. A buffer is reallocated only when its shape, dtype or device changes. Not
-    thread-safe: one workspace per agent.
+    Writing a large result into freshly allocated memory can cost more than the arithmetic
+    on it (see docs/sac.md), so every large intermediate goes into a buffer kept here. A
+    buffer is reallocated only when its shape, dtype or device changes. Not thread-safe: one
+    workspace per agent.
     """
 
     def __init__(self) -> None:
@@ -163,38 +163,15 @@ def _policy_backward(
             g = _relu_back_(torch.mm(g, lin.weight, out=buf), h)
 
 
-def _squashed_draw(
-    policy: GaussianPolicy, out: Tensor, generator: torch.Generator | None
-) -> tuple[Tensor, ...]:
-    """``(y, log_prob, u-noise eps, std, raw_log_std)`` from the raw output ``(N, 2A)``; the
-    same draw as :meth:`GaussianPolicy.sample_squashed`."""
+def _squashed_draw(policy: GaussianPolicy, out: Tensor, eps: Tensor) -> tuple[Tensor, ...]:
+    """``(y, log_prob, std, raw_log_std)`` from the raw output ``(N, 2A)`` and the noise
+    ``eps (N, A)``: the draw of :meth:`GaussianPolicy.sample_squashed` with that noise."""
     mean, raw_log_std = out.chunk(2, dim=-1)
     log_std = raw_log_std.clamp(policy.log_std_min, policy.log_std_max)
     std = log_std.exp()
-    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
     u = torch.addcmul(mean, std, eps)
     logp = -(0.5 * eps.square() + log_std + HALF_LOG_2PI).sum(-1) - squash_log_det(u)
-    return torch.tanh(u), logp, eps, std, raw_log_std
-
-
-@torch.no_grad()
-def td_target(
-    policy: GaussianPolicy,
-    critics_target: BatchedCritics,
-    next_obs: Tensor,
-    reward: Tensor,
-    not_done: Tensor,
-    alpha: Tensor,
-    gamma: float,
-    generator: torch.Generator | None,
-    ws: Workspace,
-) -> Tensor:
-    """``r + gamma (1 - d) (min_k Qtarget_k(s', a') - alpha log pi(a' | s'))``, ``(N,)``."""
-    out, _ = policy_forward(_linears(policy), next_obs, ws, "tp")
-    y, logp, *_ = _squashed_draw(policy, out, generator)
-    q, _ = critic_forward(critics_target, torch.cat([next_obs, y], -1), ws, "tc")
-    q_next = q.squeeze(-1).min(0).values
-    return torch.addcmul(reward, not_done, q_next - alpha * logp, value=gamma)
+    return torch.tanh(u), logp, std, raw_log_std
 
 
 # ---------------------------------------------------------------------- all losses
@@ -202,33 +179,40 @@ def td_target(
 def sac_gradients(
     policy: GaussianPolicy,
     critics: BatchedCritics,
+    critics_target: BatchedCritics,
     log_alpha: Tensor,
-    obs: Tensor,
-    act: Tensor,
-    target: Tensor,
+    batch: tuple[Tensor, Tensor, Tensor, Tensor, Tensor],
+    eps: Tensor,
+    gamma: float,
     target_entropy: float,
-    generator: torch.Generator | None,
     ws: Workspace,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Critic, actor and temperature losses and their gradients (written into ``.grad``).
 
     Args:
-        policy, critics: the online networks (ReLU).
+        policy, critics, critics_target: the networks (ReLU).
         log_alpha: ``()`` log temperature (its ``.grad`` is written if it requires grad).
-        obs: ``(N, O)``; act: ``(N, A)`` normalised to ``[-1, 1]``; target: ``(N,)`` TD target.
-        target_entropy: the temperature's entropy target.
-        generator: noise of the reparameterised policy draw.
+        batch: ``obs (N, O)``, ``act (N, A)`` normalised to ``[-1, 1]``, ``next_obs (N, O)``,
+            ``reward (N,)``, ``not_done (N,)`` (1.0 where the TD target bootstraps).
+        eps: ``(2N, A)`` standard normal noise: rows ``:N`` for the draws at ``next_obs``,
+            rows ``N:`` for the reparameterised draws at ``obs``.
+        gamma: discount; target_entropy: the temperature's entropy target.
         ws: scratch buffers.
 
     Returns:
         ``(critic_loss, actor_loss, alpha_loss, log_prob (N,), q (K, N))`` (detached).
     """
+    obs, act, next_obs, reward, not_done = batch
     n, k = obs.shape[0], critics.num_critics
     alpha = log_alpha.detach().exp()
-    # policy: reparameterised draw
+    # the policy once on 2N rows: next_obs (for the TD target), then obs
     layers = _linears(policy)
-    out, p_inputs = policy_forward(layers, obs, ws, "p")
-    y, logp, eps, std, raw_log_std = _squashed_draw(policy, out, generator)
+    out, p_inputs = policy_forward(layers, torch.cat([next_obs, obs], 0), ws, "p")
+    y_all, logp_all, std, raw_log_std = _squashed_draw(policy, out, eps)
+    q_t, _ = critic_forward(critics_target, torch.cat([next_obs, y_all[:n]], -1), ws, "t")
+    soft_v = q_t.squeeze(-1).min(0).values - alpha * logp_all[:n]
+    target = torch.addcmul(reward, not_done, soft_v, value=gamma)
+    y, logp = y_all[n:], logp_all[n:]
     # the critics once on 2N rows: (obs, act) for the critic loss, (obs, y) for the actor loss
     x = torch.cat([obs.repeat(2, 1), torch.cat([act, y], 0)], 1)
     q_all, c_inputs = critic_forward(critics, x, ws, "c")
@@ -247,10 +231,11 @@ def sac_gradients(
     # through y = tanh(u) and log pi: d log pi / du = 2 tanh(u); d log pi / d log_std = -1
     a_n = alpha / n
     g_u = torch.addcmul(g_y * (1.0 - y.square()), y, a_n * 2.0)
-    g_log_std = torch.addcmul(-a_n, g_u, std * eps)
-    in_range = (raw_log_std >= policy.log_std_min) & (raw_log_std <= policy.log_std_max)
+    g_log_std = torch.addcmul(-a_n, g_u, std[n:] * eps[n:])
+    raw = raw_log_std[n:]
+    in_range = (raw >= policy.log_std_min) & (raw <= policy.log_std_max)
     g_out = torch.cat([g_u, g_log_std * in_range], -1)
-    _policy_backward(layers, p_inputs, g_out, ws)
+    _policy_backward(layers, [h[n:] for h in p_inputs], g_out, ws)
     # temperature
     alpha_loss = -(log_alpha.detach() * (logp + target_entropy)).mean()
     if log_alpha.requires_grad:

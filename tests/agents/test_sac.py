@@ -159,16 +159,24 @@ def test_update_matches_autograd_reference_losses():
     batch = _random_batch(40, 3, 2, np.random.default_rng(1), low=-1.0, high=1.0)
     state = agent.update_generator.get_state()
     obs, act, nxt, rew, term = (torch.as_tensor(x) for x in batch[:5])
-    act_n = agent.policy.unscale(act)
+    act_n = (act - torch.tensor([0.0, 0.0])) / torch.tensor([2.0, 1.0])
     alpha = agent.log_alpha.detach().exp()
-    gen = torch.Generator().set_state(state)
+    # the agent draws all its noise at once: rows :N at next_obs, rows N: at obs
+    eps = torch.randn((80, 2), generator=torch.Generator().set_state(state))
+
+    def draw(x, e):  # reparameterised tanh-Gaussian, naive change of variables
+        mean, log_std = agent.policy.mean_log_std(x)
+        u = mean + log_std.exp() * e
+        normal = Normal(mean, log_std.exp()).log_prob(u).sum(-1)
+        return torch.tanh(u), normal - torch.log(1 - torch.tanh(u) ** 2).sum(-1)
+
     with torch.no_grad():
-        y2, lp2 = agent.policy.sample_squashed(nxt, generator=gen)
+        y2, lp2 = draw(nxt, eps[:40])
         q2 = agent.critics_target(nxt, y2).min(0).values
         y = rew + cfg.gamma * (~term).float() * (q2 - alpha * lp2)
     critic_loss = sum(0.5 * ((q - y) ** 2).mean() for q in agent.critics(obs, act_n))
     g_critic = torch.autograd.grad(critic_loss, list(agent.critics.parameters()))
-    y1, lp1 = agent.policy.sample_squashed(obs, generator=gen)
+    y1, lp1 = draw(obs, eps[40:])
     q1 = agent.critics(obs, y1).min(0).values
     actor_loss = (alpha * lp1 - q1).mean()
     g_actor = torch.autograd.grad(actor_loss, list(agent.policy.parameters()))
