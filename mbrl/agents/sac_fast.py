@@ -207,14 +207,18 @@ def sac_gradients(
     alpha = log_alpha.detach().exp()
     # the policy once on 2N rows: next_obs (for the TD target), then obs
     layers = _linears(policy)
-    out, p_inputs = policy_forward(layers, torch.cat([next_obs, obs], 0), ws, "p")
+    obs2 = ws.get("obs2", (2 * n, obs.shape[1]), obs)
+    obs2[:n], obs2[n:] = next_obs, obs
+    out, p_inputs = policy_forward(layers, obs2, ws, "p")
     y_all, logp_all, std, raw_log_std = _squashed_draw(policy, out, eps)
     q_t, _ = critic_forward(critics_target, torch.cat([next_obs, y_all[:n]], -1), ws, "t")
     soft_v = q_t.squeeze(-1).min(0).values - alpha * logp_all[:n]
     target = torch.addcmul(reward, not_done, soft_v, value=gamma)
     y, logp = y_all[n:], logp_all[n:]
     # the critics once on 2N rows: (obs, act) for the critic loss, (obs, y) for the actor loss
-    x = torch.cat([obs.repeat(2, 1), torch.cat([act, y], 0)], 1)
+    o = obs.shape[1]
+    x = ws.get("x", (2 * n, o + act.shape[1]), obs)
+    x[:n, :o], x[n:, :o], x[:n, o:], x[n:, o:] = obs, obs, act, y
     q_all, c_inputs = critic_forward(critics, x, ws, "c")
     q, q_pi = q_all[:, :n, 0], q_all[:, n:, 0]
     # critic loss: 0.5 * mean squared error per critic, summed over critics; actor loss: the
