@@ -267,3 +267,29 @@ def test_mixed_sampler_errors():
         MixedSampler(real, ReplayBuffer(10, 3, 1), 0.5)
     with pytest.raises(ValueError, match="batch_size"):
         MixedSampler(real, model, 0.5).sample(0, np.random.default_rng(0))
+
+
+def test_rollouts_use_the_tasks_termination_and_sac_policy():
+    """Inverted pendulum: the pole angle drifts by the action; the task's own termination_fn
+    (|angle| > 0.2) ends rows, and terminated transitions are exactly those it flags."""
+    import envs
+    from mbrl.agents.sac import SAC, SACConfig
+
+    task = envs.get_task("inverted-pendulum")
+
+    def drift(obs, act):
+        nxt = obs.clone()
+        nxt[:, 1] += 0.05 * act[:, 0]
+        return nxt
+
+    env = ModelEnv(drift, task)
+    agent = SAC.for_task(task, SACConfig(hidden=16))
+    start = torch.zeros(64, 4)
+    start[:, 1] = torch.linspace(-0.19, 0.19, 64)
+    out = branched_rollouts(env, agent.policy, start, k=10, generator=torch.Generator())
+    flags = task.termination_fn(out.obs, out.act, out.next_obs)
+    assert torch.equal(flags, out.terminated)
+    assert out.num_terminated > 0 and out.num_dropped == 0
+    assert torch.all(out.act.abs() <= 3.0)
+    # no transition starts from a terminal state
+    assert torch.all(out.obs[:, 1].abs() <= 0.2)
