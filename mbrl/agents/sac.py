@@ -10,11 +10,15 @@ exp(log_alpha)``, ``(a~, log pi)`` a reparameterised draw from the policy at ``s
     alpha_loss  = -mean log_alpha (log pi(a~ | s) + target_entropy)
 
 All three losses are computed from the same parameters (as in the authors' implementation) and
-minimised with ONE backward pass and ONE Adam step: each loss reaches only its own parameters
-(the actor loss sees the critics through detached weights, the alpha loss sees a detached
-log-probability, the target is computed under ``torch.no_grad``). Then the target critics move
-by Polyak averaging, ``target <- target + tau (online - target)``, in place over all tensors at
-once. ``d`` is ``terminated`` only: a time-limit truncation still bootstraps.
+minimised with ONE Adam step: each loss reaches only its own parameters (the actor loss sees
+the critics' weights as constants, the alpha loss a detached log-probability, the target no
+gradient at all). The gradients come from the hand-written ReLU fast path
+(:mod:`mbrl.agents.sac_fast`, the default for ReLU networks) or from one autograd ``backward``
+(``update(batch, reference=True)``, and for other activations); the two agree up to float
+rounding. Then the target critics move by Polyak averaging, ``target <- target + tau (online -
+target)``, in place over all tensors at once. ``d`` is ``terminated`` only: a time-limit
+truncation still bootstraps. All the policy noise of an update is one ``(2N, act_dim)`` draw
+from :attr:`SAC.update_generator`: rows ``:N`` for ``a'`` at ``s'``, rows ``N:`` for ``a~``.
 
 Entropy is measured on the normalised action ``y = tanh(u)`` in ``(-1, 1)`` (the convention of
 the paper and of common implementations), so ``target_entropy = -act_dim`` means the same on
