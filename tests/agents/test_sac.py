@@ -234,6 +234,34 @@ def test_bandit_optimal_action():
     assert float(-logp.mean()) == pytest.approx(-1.0, abs=0.25)
 
 
+def _chain_batch(rng, n):
+    """Two states: at s=0, a > 0 moves to s=1 (reward 0), a <= 0 ends with reward 0.5;
+    at s=1 every action ends with reward 1."""
+    s = (rng.random(n) < 0.5).astype(np.float32)
+    a = rng.uniform(-1, 1, n).astype(np.float32)
+    go = (s == 0) & (a > 0)
+    nxt = np.where(go, 1.0, s).astype(np.float32)
+    r = np.where(s == 1, 1.0, np.where(go, 0.0, 0.5)).astype(np.float32)
+    return Batch(s[:, None], a[:, None], nxt[:, None], r, ~go, np.zeros(n, bool))
+
+
+@pytest.mark.parametrize("gamma", [0.9, 0.3])
+def test_bootstrapped_values_on_a_two_state_chain(gamma):
+    """Moving on is worth gamma * 1, stopping 0.5: SAC's Q matches both (temperature small by
+    then) and the greedy action switches sign with gamma."""
+    cfg = SACConfig(hidden=32, gamma=gamma, actor_lr=3e-3, critic_lr=3e-3, alpha_lr=2e-2, tau=0.05)
+    agent = SAC(1, 1, config=cfg)
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        agent.update(_chain_batch(rng, 64))
+    with torch.no_grad():
+        q = agent.critics(torch.zeros(2, 1), torch.tensor([[0.5], [-0.5]])).min(0).values
+    assert float(q[0]) == pytest.approx(gamma, abs=0.05)
+    assert float(q[1]) == pytest.approx(0.5, abs=0.05)
+    a0 = float(agent.act(np.zeros(1), deterministic=True)[0])
+    assert (a0 > 0.5) if gamma > 0.5 else (a0 < -0.5)
+
+
 def test_act_shapes_bounds_and_seeding():
     agent = SAC(3, 2, action_low=[0, -5], action_high=[1, 5], config=SACConfig(hidden=8))
     many = agent.act(np.zeros((100, 3)))
