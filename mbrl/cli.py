@@ -54,6 +54,18 @@ ALGORITHMS: dict[str, Algorithm] = {
         "run_pets",
         "PETS: probabilistic ensemble + MPC planner (CEM, iCEM, MPPI, MCTS, iLQR)",
     ),
+    "sac": Algorithm(
+        "mbrl.algorithms.offpolicy",
+        "SACRunConfig",
+        "run_sac",
+        "SAC alone (model-free baseline), evaluated every eval_every steps",
+    ),
+    "mbpo": Algorithm(
+        "mbrl.algorithms.offpolicy",
+        "MBPOConfig",
+        "run_mbpo",
+        "MBPO: SAC on real data and short rollouts through a learned ensemble",
+    ),
 }
 
 DEMO_PRESET = "demo"
