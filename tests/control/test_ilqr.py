@@ -548,3 +548,69 @@ def test_receding_horizon_rejects_max_iter_with_a_clear_message() -> None:
 
     with pytest.raises(TypeError, match="iters_per_step"):
         RecedingHorizonILQR(lambda x, u: x, lambda x, u: (x**2).sum(-1), 5, 1, max_iter=3)
+
+
+# --------------------------------------------------------------------------------------------
+# structure: the phases, the one Riccati recursion with two step rules, old import paths
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bounded", [False, True])
+def test_cholesky_box_step_equals_closed_form_scalar_step(bounded):
+    # The same recursion with the general m-dimensional step (Cholesky + projected-Newton box QP)
+    # and with the closed-form clamp for one control must agree on one-control problems.
+    from control.riccati import TORCH_OPS, cholesky_box_step, riccati_backward, scalar_step
+
+    g = torch.Generator().manual_seed(11)
+    M, T, n = 5, 9, 3
+    F = torch.randn(M, T, n, n + 1, generator=g, dtype=DT)
+    R = torch.randn(M, T, n + 1, n + 1, generator=g, dtype=DT)
+    C = R @ R.transpose(-1, -2) + 0.1 * torch.eye(n + 1, dtype=DT)
+    c = torch.randn(M, T, n + 1, generator=g, dtype=DT)
+    Rv = torch.randn(M, n, n, generator=g, dtype=DT)
+    VT, vT = Rv @ Rv.transpose(-1, -2), torch.randn(M, n, generator=g, dtype=DT)
+    mu = torch.tensor([0.0, 0.1, 1.0, 0.0, 3.0], dtype=DT)
+    lo = -0.1 * torch.ones(M, T, 1, 1, dtype=DT) if bounded else None
+    up = 0.15 * torch.ones(M, T, 1, 1, dtype=DT) if bounded else None
+    warm = torch.zeros(M, T, 1, dtype=DT)
+    a = riccati_backward(F, c, C, vT, VT, mu, lo, up, warm, scalar_step, TORCH_OPS)
+    b = riccati_backward(F, c, C, vT, VT, mu, lo, up, warm, cholesky_box_step, TORCH_OPS)
+    assert bool(a[4].all()) and bool(b[4].all())
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-10)
+    if bounded:
+        clamped = ((a[1] <= -0.1) | (a[1] >= 0.15))[..., 0]  # (M, T)
+        assert bool(clamped.any())  # the bounds are active somewhere
+        assert bool((a[0][clamped] == 0).all())  # no feedback on clamped controls
+
+
+def test_non_pd_step_is_reported_by_both_step_rules():
+    from control.riccati import backward_pass
+
+    M, T, n = 2, 3, 1
+    F = torch.ones(M, T, n, n + 1, dtype=DT)
+    C = torch.zeros(M, T, n + 1, n + 1, dtype=DT)
+    C[:, :, 0, 0] = 1.0
+    C[0, :, 1, 1] = -1.0  # member 0: Q_uu < 0
+    C[1, :, 1, 1] = 1.0
+    c = torch.ones(M, T, n + 1, dtype=DT)
+    zeros = torch.zeros(M, n, dtype=DT), torch.zeros(M, n, n, dtype=DT)
+    warm = torch.zeros(M, T, 1, dtype=DT)
+    for fast in (True, False):
+        ok = backward_pass(F, c, C, *zeros, torch.zeros(M, dtype=DT), None, None, warm, fast)[4]
+        assert ok.tolist() == [False, True]
+
+
+def test_dtype_must_be_floating():
+    p = random_lq(0)
+    for bad in (torch.int64, torch.int32, torch.bool, "float64"):
+        with pytest.raises(TypeError, match="dtype must be a floating torch dtype"):
+            ilqr(p["dyn"], p["cost"], p["x0"], torch.zeros(5, 2), dtype=bad)
+
+
+def test_import_paths_give_the_same_solver():
+    import control
+    import control.ddp
+    from control.ilqr import ILQRResult
+    from control.ilqr import ilqr as ilqr_new
+
+    assert control.ilqr is ilqr_new is control.ddp.ilqr is ilqr
+    assert control.ILQRResult is ILQRResult is control.ddp.ILQRResult
