@@ -108,22 +108,27 @@ class Problem:
             # one batched matmul per step.
             Kxh = (K @ x_nom[:, :T].unsqueeze(-1)).squeeze(-1)  # (M, T, m)
             base = (u_nom - Kxh).unsqueeze(1) + alphas.view(1, A, 1, 1) * k.unsqueeze(1)
-            KT = K.transpose(-1, -2)  # (M, T, n, m)
         else:
             base = u_nom.unsqueeze(1).expand(M, A, T, m)
+        # Per-step views made once (indexing inside the loop costs a dispatch per step).
+        base_t = base.unbind(2)  # T × (M, A, m)
+        KT_t = K.transpose(-1, -2).unbind(1) if K is not None else None  # T × (M, n, m)
         if self.lower is not None:
-            lo = self.lower[idx].unsqueeze(1).expand(M, A, T, m)
-            up = self.upper[idx].unsqueeze(1).expand(M, A, T, m)
+            lo_t = self.lower[idx].unsqueeze(1).expand(M, A, T, m).unbind(2)
+            up_t = self.upper[idx].unsqueeze(1).expand(M, A, T, m).unbind(2)
         xs_list = [X]
         us_list = []
         bad = None
         for t in range(T):
-            U = torch.baddbmm(base[:, :, t], X, KT[:, t]) if K is not None else base[:, :, t]
+            U = torch.baddbmm(base_t[t], X, KT_t[t]) if K is not None else base_t[t]
             if self.lower is not None:
-                U = torch.clamp(U, min=lo[:, :, t], max=up[:, :, t])
+                U = torch.clamp(U, min=lo_t[t], max=up_t[t])
             Xn = self.dynamics(X.reshape(M * A, n), U.reshape(M * A, m))
-            Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n)).to(dt).view(M, A, n)
-            if not bool(torch.isfinite(Xn).all()):
+            Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n))
+            Xn = (Xn if Xn.dtype == dt else Xn.to(dt)).view(M, A, n)
+            # One reduction detects NaN/inf (a finite sum may overflow: then the exact test below
+            # finds nothing to replace).
+            if not math.isfinite(Xn.sum().item()):
                 fin = torch.isfinite(Xn).all(-1)
                 bad = ~fin if bad is None else bad | ~fin
                 # Keep feeding finite states to the dynamics; these rollouts are discarded.
