@@ -314,7 +314,7 @@ def ilqr(
     Args:
         dynamics: ``dynamics(x (N, n), u (N, m)) -> x_next (N, n)``, batched torch function
             (rows independent).  For ``derivatives="autodiff"`` it must be differentiable by
-            ``torch.func``; wrap NumPy functions with :func:`control.derivatives.numpy_function`
+            ``torch.autograd``; wrap NumPy functions with :func:`control.derivatives.numpy_function`
             and use ``"finite_difference"`` or ``"analytic"``.
         cost: ``cost(x (N, n), u (N, m)) -> (N,)`` running cost of one step.
         x0: ``(n,)`` or ``(B, n)`` initial states.
