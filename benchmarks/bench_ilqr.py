@@ -10,6 +10,9 @@ Each solver gets the dynamics as its users write them:
   * ``ilqr (autodiff)``: the project's batched torch dynamics and cost (``envs``), derivatives by
     torch.func — what a user of this package writes;
   * ``ilqr (analytic)``: the same, plus hand-written torch Jacobians/cost derivatives;
+  * ``ilqr (numpy)``: the NumPy twin below (batched over rows) wrapped with
+    ``control.derivatives.numpy_function``, with its hand-written NumPy derivatives — the same
+    functions Crocoddyl's action models evaluate one node at a time;
   * ``crocoddyl``: ``crocoddyl.ActionModelAbstract`` subclasses whose ``calc``/``calcDiff`` are
     plain NumPy with hand-written derivatives (the physics re-written below, checked against the
     torch physics at start-up), solved by ``SolverBoxFDDP``.
@@ -37,6 +40,7 @@ import numpy as np
 import torch
 
 import envs
+from control.derivatives import numpy_function
 from control.ilqr import ilqr
 from envs.analytic.angles import angle_normalize
 
@@ -53,10 +57,32 @@ def wrap(a: float) -> float:
 # ------------------------------------------------------------------------------------------------
 # the tasks in NumPy (Crocoddyl's natural form): step, Jacobians, cost and its derivatives
 # ------------------------------------------------------------------------------------------------
-class PendulumNumpy:
+class TwinBase:
+    """Batched NumPy cost of a twin: ``0.5 Σ wx_i x_i^2`` (angle wrapped) ``+ 0.001 u^2``."""
+
+    n: int
+    ang: int
+    wx: np.ndarray
+
+    def cost_b(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``x (N, n), u (N, 1) -> (N,)``."""
+        xx = x.copy()
+        xx[:, self.ang] = np.remainder(xx[:, self.ang] + np.pi, 2.0 * np.pi) - np.pi
+        return 0.5 * (self.wx * xx * xx).sum(-1) + 0.001 * u[:, 0] ** 2
+
+    def cost_derivs_b(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient ``(N, n+1)`` and Hessian ``(N, n+1, n+1)`` of :meth:`cost_b`."""
+        xx = x.copy()
+        xx[:, self.ang] = np.remainder(xx[:, self.ang] + np.pi, 2.0 * np.pi) - np.pi
+        w = np.concatenate([self.wx, [0.002]])
+        g = np.concatenate([xx, u], -1) * w
+        return g, np.broadcast_to(np.diag(w), (x.shape[0], self.n + 1, self.n + 1))
+
+
+class PendulumNumpy(TwinBase):
     """Gymnasium Pendulum physics (semi-implicit Euler), no speed clip."""
 
-    n, umax, x0 = 2, 2.0, (math.pi, 0.0)
+    n, ang, umax, x0 = 2, 0, 2.0, (math.pi, 0.0)
     g, mass, ell, dt = 10.0, 1.0, 1.0, 0.05
     wx = np.array([2.0, 0.2])  # Hessian of the state cost
 
@@ -77,11 +103,31 @@ class PendulumNumpy:
         th = wrap(x[0])
         return th * th + 0.1 * x[1] ** 2, np.array([2.0 * th, 0.2 * x[1]])
 
+    def step_b(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Batched :meth:`step`: ``x (N, 2), u (N, 1) -> (N, 2)``."""
+        uc = np.clip(u[:, 0], -self.umax, self.umax)
+        acc = (
+            3.0 * self.g / (2.0 * self.ell) * np.sin(x[:, 0]) + 3.0 / (self.mass * self.ell**2) * uc
+        )
+        thd2 = x[:, 1] + acc * self.dt
+        return np.stack([x[:, 0] + thd2 * self.dt, thd2], -1)
 
-class CartPoleNumpy:
+    def jac_b(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Batched :meth:`jac`: ``(N, 2, 2), (N, 2, 1)``."""
+        N, dt = x.shape[0], self.dt
+        a = 3.0 * self.g / (2.0 * self.ell) * np.cos(x[:, 0]) * dt
+        b = 3.0 / (self.mass * self.ell**2) * dt * (np.abs(u[:, 0]) <= self.umax)
+        fx = np.empty((N, 2, 2))
+        fx[:, 0, 0], fx[:, 0, 1], fx[:, 1, 0], fx[:, 1, 1] = 1.0 + a * dt, dt, a, 1.0
+        fu = np.empty((N, 2, 1))
+        fu[:, 0, 0], fu[:, 1, 0] = b * dt, b
+        return fx, fu
+
+
+class CartPoleNumpy(TwinBase):
     """Gymnasium CartPole physics (explicit Euler) with a continuous force."""
 
-    n, umax, x0 = 4, 10.0, (0.0, 0.0, math.pi, 0.0)
+    n, ang, umax, x0 = 4, 2, 10.0, (0.0, 0.0, math.pi, 0.0)
     g, mc, mp, ell, dt = 9.8, 1.0, 0.1, 0.5, 0.05
     wx = np.array([0.2, 0.02, 2.0, 0.02])
 
@@ -125,6 +171,48 @@ class CartPoleNumpy:
     def state_cost(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         xx = np.array([x[0], x[1], wrap(x[2]), x[3]])
         return float(0.5 * (self.wx * xx * xx).sum()), self.wx * xx
+
+    def _acc_b(self, x: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, ...]:
+        th, w = x[:, 2], x[:, 3]
+        Mt, pml = self.mc + self.mp, self.mp * self.ell
+        s, c = np.sin(th), np.cos(th)
+        temp = (f + pml * w * w * s) / Mt
+        den = self.ell * (4.0 / 3.0 - self.mp * c * c / Mt)
+        th_acc = (self.g * s - c * temp) / den
+        x_acc = temp - pml * th_acc * c / Mt
+        return s, c, temp, den, th_acc, x_acc
+
+    def step_b(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Batched :meth:`step`: ``x (N, 4), u (N, 1) -> (N, 4)``."""
+        *_, th_acc, x_acc = self._acc_b(x, np.clip(u[:, 0], -self.umax, self.umax))
+        dt = self.dt
+        return np.stack(
+            [x[:, 0] + dt * x[:, 1], x[:, 1] + dt * x_acc, x[:, 2] + dt * x[:, 3],
+             x[:, 3] + dt * th_acc], -1
+        )  # fmt: skip
+
+    def jac_b(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Batched :meth:`jac`: ``(N, 4, 4), (N, 4, 1)``."""
+        f = np.clip(u[:, 0], -self.umax, self.umax)
+        s, c, temp, den, th_acc, _ = self._acc_b(x, f)
+        w, N, z = x[:, 3], x.shape[0], np.zeros(x.shape[0])
+        Mt, pml, dt = self.mc + self.mp, self.mp * self.ell, self.dt
+        dtemp = np.stack([pml * w * w * c / Mt, 2.0 * pml * w * s / Mt, z + 1.0 / Mt], -1)
+        dden = np.stack([self.ell * 2.0 * self.mp * c * s / Mt, z, z], -1)
+        num = self.g * s - c * temp
+        dnum = np.stack([self.g * c + s * temp, z, z], -1) - c[:, None] * dtemp
+        dthacc = (dnum * den[:, None] - num[:, None] * dden) / (den * den)[:, None]
+        dxacc = dtemp - pml / Mt * (
+            dthacc * c[:, None] + th_acc[:, None] * np.stack([-s, z, z], -1)
+        )
+        inside = np.abs(u[:, 0]) <= self.umax
+        fx = np.broadcast_to(np.eye(4), (N, 4, 4)).copy()
+        fx[:, 0, 1] = fx[:, 2, 3] = dt
+        fx[:, 1, 2:] += dt * dxacc[:, :2]
+        fx[:, 3, 2:] += dt * dthacc[:, :2]
+        fu = np.zeros((N, 4, 1))
+        fu[:, 1, 0], fu[:, 3, 0] = dt * dxacc[:, 2] * inside, dt * dthacc[:, 2] * inside
+        return fx, fu
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,6 +313,11 @@ def check_numpy(p: dict, rng: np.random.Generator) -> None:
         Fx, Fu = tw.jac(x, u)
         np.testing.assert_allclose(Fx, fx[0, :, 0].numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(Fu, fu[0, :, 0].numpy(), rtol=1e-10, atol=1e-12)
+        Fxb, Fub = tw.jac_b(x[None], np.array([[u]]))
+        np.testing.assert_allclose(Fxb[0], Fx, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(Fub[0], Fu, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(tw.step_b(x[None], np.array([[u]]))[0], tw.step(x, u))
+        np.testing.assert_allclose(tw.cost_b(x[None], np.array([[u]])), p["cost"](xt, ut).numpy())
         fx2, fu2 = p["jac"](xt, ut)
         np.testing.assert_allclose(fx2[0].numpy(), Fx, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(fu2[0].numpy(), Fu, rtol=1e-10, atol=1e-12)
@@ -250,14 +343,30 @@ def evaluate(p: dict, u: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 # solvers
 # ------------------------------------------------------------------------------------------------
-def run_ilqr(p: dict, u0: torch.Tensor, analytic: bool) -> tuple[torch.Tensor, list[int]]:
+def _torch_outputs(fn: Callable[..., tuple[np.ndarray, ...]]) -> Callable[..., tuple]:
+    """Wrap a NumPy function returning several arrays into one of torch tensors."""
+
+    def wrapped(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            torch.from_numpy(np.ascontiguousarray(o)) for o in fn(*(a.numpy() for a in args))
+        )
+
+    return wrapped
+
+
+def run_ilqr(p: dict, u0: torch.Tensor, form: str) -> tuple[torch.Tensor, list[int]]:
+    """``form``: "autodiff" / "analytic" (torch task) or "numpy" (the NumPy twin, analytic)."""
     tw = p["np"]
-    kw = {}
-    if analytic:
+    dyn, cost, kw = p["dyn"], p["cost"], {}
+    if form == "analytic":
         kw = dict(derivatives="analytic", jacobians={"dynamics": p["jac"], "cost": p["cd"]})
+    elif form == "numpy":
+        dyn, cost = numpy_function(tw.step_b), numpy_function(tw.cost_b)
+        jac = {"dynamics": _torch_outputs(tw.jac_b), "cost": _torch_outputs(tw.cost_derivs_b)}
+        kw = dict(derivatives="analytic", jacobians=jac)
     res = ilqr(
-        p["dyn"],
-        p["cost"],
+        dyn,
+        cost,
         torch.tensor(tw.x0, dtype=DT),
         u0,
         u_min=-tw.umax,
@@ -354,8 +463,9 @@ def main() -> None:
     for p in problems.values():
         check_numpy(p, rng)
     solvers: dict[str, Callable] = {
-        "ilqr (autodiff)": lambda p, u0: run_ilqr(p, u0, analytic=False),
-        "ilqr (analytic)": lambda p, u0: run_ilqr(p, u0, analytic=True),
+        "ilqr (autodiff)": lambda p, u0: run_ilqr(p, u0, "autodiff"),
+        "ilqr (analytic)": lambda p, u0: run_ilqr(p, u0, "analytic"),
+        "ilqr (numpy)": lambda p, u0: run_ilqr(p, u0, "numpy"),
     }
     if not croc_version.startswith("not"):
         solvers["crocoddyl BoxFDDP"] = run_crocoddyl
@@ -400,7 +510,7 @@ def main() -> None:
         other = walls.get((*key, "crocoddyl BoxFDDP"))
         if other is None:
             continue
-        for mine in ("ilqr (autodiff)", "ilqr (analytic)"):
+        for mine in ("ilqr (autodiff)", "ilqr (analytic)", "ilqr (numpy)"):
             print(f"  {key[0]:9s} {key[1]:10s} {mine:16s}: {other / walls[(*key, mine)]:5.2f}x")
 
 
