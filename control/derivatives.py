@@ -51,7 +51,8 @@ def numpy_function(fn: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
 
     Inputs are converted with ``.detach().cpu().numpy()`` and the output back to a tensor with the
     dtype and device of the first input.  Use with ``derivatives="finite_difference"`` or
-    ``"analytic"``.
+    ``"analytic"``.  The wrapper keeps ``fn`` as ``wrapped.numpy_fn``: :func:`control.ilqr.ilqr`
+    then steps it on NumPy arrays in its rollouts (no conversion per time step).
     """
 
     def wrapped(*args: Tensor) -> Tensor:
@@ -59,6 +60,7 @@ def numpy_function(fn: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
         out = fn(*(a.detach().cpu().numpy() for a in args))
         return torch.as_tensor(np.asarray(out), dtype=ref.dtype, device=ref.device)
 
+    wrapped.numpy_fn = fn  # type: ignore[attr-defined]
     wrapped.__name__ = getattr(fn, "__name__", "numpy_function")
     wrapped.__doc__ = fn.__doc__
     return wrapped
@@ -131,10 +133,17 @@ def linearize_dynamics(
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")
 
 
+def _not_differentiable(name: str) -> ValueError:
+    return ValueError(
+        f"{name} is not differentiable by torch.autograd (its output does not depend on its "
+        'inputs through autograd, e.g. a NumPy function): use derivatives="finite_difference" '
+        'or "analytic"'
+    )
+
+
 def _rows_of_grad(out: Tensor, inputs: tuple[Tensor, ...], k: int, last: bool) -> list[Tensor]:
-    """Gradients of ``Σ_i out[i, k]`` with respect to ``inputs`` (zeros where unused)."""
-    if not out.requires_grad:
-        return [torch.zeros_like(a) for a in inputs]
+    """Gradients of ``Σ_i out[i, k]`` with respect to ``inputs`` (zeros where unused; ``out``
+    must require grad)."""
     grads = torch.autograd.grad(out[:, k].sum(), inputs, retain_graph=not last, allow_unused=True)
     return [torch.zeros_like(a) if g is None else g for a, g in zip(inputs, grads, strict=True)]
 
@@ -147,25 +156,31 @@ def _autodiff_jacobian(
         xx = x.detach().requires_grad_(True)
         uu = u.detach().requires_grad_(True)
         out = fun(xx, uu)
+        if not (isinstance(out, Tensor) and out.requires_grad):
+            raise _not_differentiable("dynamics")
         rows = [_rows_of_grad(out, (xx, uu), k, k == n_out - 1) for k in range(n_out)]
     jx = torch.stack([r[0] for r in rows], 1)  # jx[b, k, j] = ∂out_{b,k}/∂x_{b,j}
     ju = torch.stack([r[1] for r in rows], 1)
     return jx, ju
 
 
-def _autodiff_grad_hess(fun: Callable[[Tensor], Tensor], z: Tensor) -> tuple[Tensor, Tensor]:
+def _autodiff_grad_hess(
+    fun: Callable[[Tensor], Tensor], z: Tensor, name: str
+) -> tuple[Tensor, Tensor]:
     """Per-row gradient (N, d) and Hessian (N, d, d) of a row-wise function ``fun(z) -> (N,)``."""
     d = z.shape[-1]
     with torch.enable_grad():
         zz = z.detach().requires_grad_(True)
         total = fun(zz).sum()
-        if total.requires_grad:
-            (grad,) = torch.autograd.grad(total, zz, create_graph=True, allow_unused=True)
-        else:
-            grad = None
+        if not total.requires_grad:
+            raise _not_differentiable(name)
+        (grad,) = torch.autograd.grad(total, zz, create_graph=True, allow_unused=True)
         if grad is None:
             grad = torch.zeros_like(z)
-        rows = [_rows_of_grad(grad, (zz,), i, i == d - 1)[0] for i in range(d)]
+        if grad.requires_grad:
+            rows = [_rows_of_grad(grad, (zz,), i, i == d - 1)[0] for i in range(d)]
+        else:  # linear in z
+            rows = [torch.zeros_like(z)] * d
     hess = torch.stack(rows, 1)  # hess[b, i, j] = ∂g_{b,i}/∂z_{b,j}
     hess = 0.5 * (hess + hess.transpose(-1, -2))
     return grad.detach(), hess
@@ -235,7 +250,7 @@ def cost_derivatives(
         C = _check_jac("cost derivatives hess", C, (N, d, d)).to(x.dtype)
         return c, 0.5 * (C + C.transpose(-1, -2))  # only the symmetric part is a Hessian
     if method in ("autodiff", "analytic"):
-        return _autodiff_grad_hess(fun, z)
+        return _autodiff_grad_hess(fun, z, "cost")
     if method == "finite_difference":
         return _fd_grad_hess(fun, z, eps)
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")
@@ -259,7 +274,7 @@ def terminal_cost_derivatives(
         C = _check_jac("terminal cost derivatives hess", C, (N, n, n)).to(x.dtype)
         return c, 0.5 * (C + C.transpose(-1, -2))
     if method in ("autodiff", "analytic"):
-        return _autodiff_grad_hess(terminal_cost, x)
+        return _autodiff_grad_hess(terminal_cost, x, "terminal_cost")
     if method == "finite_difference":
         return _fd_grad_hess(terminal_cost, x, eps)
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from control.derivatives import cost_derivatives, linearize_dynamics, terminal_cost_derivatives
@@ -44,6 +45,103 @@ def _check_batched(name: str, out: Tensor, shape: tuple[int, ...]) -> Tensor:
     if tuple(out.shape) != shape:
         raise ValueError(f"{name} returned shape {tuple(out.shape)}, expected {shape}")
     return out
+
+
+def _simulate_torch(
+    dynamics: Callable[[Tensor, Tensor], Tensor],
+    X: Tensor,
+    base: Tensor,
+    KT: Tensor | None,
+    lo: Tensor | None,
+    up: Tensor | None,
+    xnom: Tensor | None,
+) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+    """The closed-loop step loop of :meth:`Problem.rollout` in torch.
+
+    ``X (M, A, n)`` initial states, ``base (M, A, T, m)`` feed-forward part of the controls,
+    ``KT (M, T, n, m)`` transposed gains (None: open loop), ``lo``/``up`` ``(M, A, T, m)``
+    bounds, ``xnom (M, A, T, n)`` states that replace non-finite ones (None: the previous state).
+
+    Returns:
+        ``T + 1`` states ``(M, A, n)``, ``T`` controls ``(M, A, m)`` and the ``(M, A)`` mask of
+        rollouts that met a non-finite state (None if none did).
+    """
+    M, A, n = X.shape
+    T, m = base.shape[2], base.shape[3]
+    dt = X.dtype
+    # Per-step views made once (indexing inside the loop costs a dispatch per step).
+    base_t = base.unbind(2)  # T × (M, A, m)
+    KT_t = KT.unbind(1) if KT is not None else None  # T × (M, n, m)
+    if lo is not None:
+        lo_t, up_t = lo.unbind(2), up.unbind(2)
+    xs_list, us_list, bad = [X], [], None
+    for t in range(T):
+        U = torch.baddbmm(base_t[t], X, KT_t[t]) if KT is not None else base_t[t]
+        if lo is not None:
+            U = torch.clamp(U, min=lo_t[t], max=up_t[t])
+        Xn = dynamics(X.reshape(M * A, n), U.reshape(M * A, m))
+        Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n))
+        Xn = (Xn if Xn.dtype == dt else Xn.to(dt)).view(M, A, n)
+        # One reduction detects NaN/inf (a finite sum may overflow: then the exact test below
+        # finds nothing to replace).
+        if not math.isfinite(Xn.sum().item()):
+            fin = torch.isfinite(Xn).all(-1)
+            bad = ~fin if bad is None else bad | ~fin
+            # Keep feeding finite states to the dynamics; these rollouts are discarded.
+            repl = xnom[:, :, t] if xnom is not None else X
+            Xn = torch.where(bad.unsqueeze(-1), repl, Xn)
+        us_list.append(U)
+        xs_list.append(Xn)
+        X = Xn
+    return xs_list, us_list, bad
+
+
+def _simulate_numpy(
+    dynamics: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    X: np.ndarray,
+    base: np.ndarray,
+    KT: np.ndarray | None,
+    lo: np.ndarray | None,
+    up: np.ndarray | None,
+    xnom: np.ndarray | None,
+) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+    """:func:`_simulate_torch` for NumPy dynamics (:func:`~control.derivatives.numpy_function`),
+    on NumPy arrays: no torch call and no conversion per step.
+
+    The feedback ``K_t x_t`` is accumulated term by term in the order of torch's small
+    ``baddbmm`` (equal to it bit for bit for one control in the cases tested).
+    """
+    M, A, n = X.shape
+    T, m = base.shape[2], base.shape[3]
+    dt = X.dtype
+    Kj = [KT[:, :, None, j, :] for j in range(n)] if KT is not None else None  # n × (M,T,1,m)
+    xs_list, us_list, bad = [X], [], None
+    for t in range(T):
+        U = base[:, :, t]
+        if KT is not None:
+            s = X[..., 0:1] * Kj[0][:, t]
+            for j in range(1, n):
+                s = s + X[..., j : j + 1] * Kj[j][:, t]
+            U = U + s
+        if lo is not None:
+            U = np.minimum(np.maximum(U, lo[:, :, t]), up[:, :, t])
+        Xn = np.asarray(dynamics(X.reshape(M * A, n), U.reshape(M * A, m)), dtype=dt)
+        if Xn.shape != (M * A, n):
+            raise ValueError(f"dynamics(x, u) returned shape {Xn.shape}, expected {(M * A, n)}")
+        Xn = Xn.reshape(M, A, n)
+        if not math.isfinite(Xn.sum()):
+            fin = np.isfinite(Xn).all(-1)
+            bad = ~fin if bad is None else bad | ~fin
+            repl = xnom[:, :, t] if xnom is not None else X
+            Xn = np.where(bad[..., None], repl, Xn)
+        us_list.append(U)
+        xs_list.append(Xn)
+        X = Xn
+    return (
+        [torch.from_numpy(a) for a in xs_list],
+        [torch.from_numpy(np.ascontiguousarray(a)) for a in us_list],
+        None if bad is None else torch.from_numpy(bad),
+    )
 
 
 @dataclass(frozen=True)
@@ -110,33 +208,20 @@ class Problem:
             base = (u_nom - Kxh).unsqueeze(1) + alphas.view(1, A, 1, 1) * k.unsqueeze(1)
         else:
             base = u_nom.unsqueeze(1).expand(M, A, T, m)
-        # Per-step views made once (indexing inside the loop costs a dispatch per step).
-        base_t = base.unbind(2)  # T × (M, A, m)
-        KT_t = K.transpose(-1, -2).unbind(1) if K is not None else None  # T × (M, n, m)
+        lo = up = None
         if self.lower is not None:
-            lo_t = self.lower[idx].unsqueeze(1).expand(M, A, T, m).unbind(2)
-            up_t = self.upper[idx].unsqueeze(1).expand(M, A, T, m).unbind(2)
-        xs_list = [X]
-        us_list = []
-        bad = None
-        for t in range(T):
-            U = torch.baddbmm(base_t[t], X, KT_t[t]) if K is not None else base_t[t]
-            if self.lower is not None:
-                U = torch.clamp(U, min=lo_t[t], max=up_t[t])
-            Xn = self.dynamics(X.reshape(M * A, n), U.reshape(M * A, m))
-            Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n))
-            Xn = (Xn if Xn.dtype == dt else Xn.to(dt)).view(M, A, n)
-            # One reduction detects NaN/inf (a finite sum may overflow: then the exact test below
-            # finds nothing to replace).
-            if not math.isfinite(Xn.sum().item()):
-                fin = torch.isfinite(Xn).all(-1)
-                bad = ~fin if bad is None else bad | ~fin
-                # Keep feeding finite states to the dynamics; these rollouts are discarded.
-                repl = x_nom[:, t + 1].unsqueeze(1).expand(M, A, n) if x_nom is not None else X
-                Xn = torch.where(bad.unsqueeze(-1), repl, Xn)
-            us_list.append(U)
-            xs_list.append(Xn)
-            X = Xn
+            lo = self.lower[idx].unsqueeze(1).expand(M, A, T, m)
+            up = self.upper[idx].unsqueeze(1).expand(M, A, T, m)
+        KT = K.transpose(-1, -2) if K is not None else None  # (M, T, n, m)
+        xnom = x_nom[:, 1:].unsqueeze(1).expand(M, A, T, n) if x_nom is not None else None
+        np_fn = getattr(self.dynamics, "numpy_fn", None)
+        if np_fn is not None and X.device.type == "cpu":
+            simulate = _simulate_numpy
+            args = (np_fn, *(None if a is None else a.numpy() for a in (X, base, KT, lo, up, xnom)))
+        else:
+            simulate, args = _simulate_torch, (self.dynamics, X, base, KT, lo, up, xnom)
+        xs_list, us_list, bad = simulate(*args)
+        X = xs_list[-1]
         xs = torch.stack(xs_list, 2)  # (M, A, T+1, n)
         us = torch.stack(us_list, 2)  # (M, A, T, m)
         c = self.cost(xs[:, :, :T].reshape(M * A * T, n), us.reshape(M * A * T, m))

@@ -614,3 +614,60 @@ def test_import_paths_give_the_same_solver():
 
     assert control.ilqr is ilqr_new is control.ddp.ilqr is ilqr
     assert control.ILQRResult is ILQRResult is control.ddp.ILQRResult
+
+
+def test_numpy_dynamics_rollout_equals_torch_rollout():
+    # NumPy dynamics (numpy_function) are stepped on NumPy arrays in the rollouts; the solution
+    # must equal that of the same dynamics as a torch function (one control: bit for bit in
+    # the cases tried, asserted to 1e-12), and NaN states must still be caught.
+    dyn, cost, terminal = pendulum_problem()
+    npdyn = numpy_function(lambda xx, uu: dyn(torch.from_numpy(xx), torch.from_numpy(uu)).numpy())
+    assert callable(npdyn.numpy_fn)
+    g = torch.Generator().manual_seed(2)
+    u0 = torch.rand(4, 30, 1, generator=g, dtype=DT) * 4 - 2
+    kw = dict(terminal_cost=terminal, u_min=-2.0, u_max=2.0, max_iter=40)
+    kw["derivatives"] = "finite_difference"
+    x0 = torch.tensor([math.pi - 0.4, 0.0])
+    a = ilqr(dyn, cost, x0, u0, **kw)
+    b = ilqr(npdyn, cost, x0, u0, **kw)
+    assert a.status == b.status and a.iterations.tolist() == b.iterations.tolist()
+    torch.testing.assert_close(b.u, a.u, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(b.cost, a.cost, rtol=1e-12, atol=0)
+    # two controls, unbounded and bounded
+    p = random_lq(3)
+    np_lq = numpy_function(
+        lambda xx, uu: p["dyn"](torch.from_numpy(xx), torch.from_numpy(uu)).numpy()
+    )
+    for bounds in ({}, dict(u_min=-0.3, u_max=0.3)):
+        bounds["derivatives"] = "finite_difference"
+        ra = ilqr(
+            p["dyn"], p["cost"], p["x0"], torch.zeros(8, 2), terminal_cost=p["term"], **bounds
+        )
+        rb = ilqr(np_lq, p["cost"], p["x0"], torch.zeros(8, 2), terminal_cost=p["term"], **bounds)
+        torch.testing.assert_close(rb.u, ra.u, rtol=1e-10, atol=1e-10)
+
+    # NaN beyond x = 2 (as test_nan_region_gives_finite_result_and_status), NumPy dynamics
+    def nan_np(x, u):
+        nxt = x + u
+        return np.where(nxt > 2.0, np.nan, nxt)
+
+    r = ilqr(
+        numpy_function(nan_np),
+        lambda x, u: (x[:, 0] - 3.0) ** 2 + 0.01 * u[:, 0] ** 2,
+        torch.zeros(1),
+        torch.zeros(10, 1),
+        terminal_cost=lambda x: (x[:, 0] - 3) ** 2,
+        derivatives="finite_difference",
+    )
+    assert bool(torch.isfinite(r.x).all()) and float(r.x[0].max()) <= 2.0
+    assert "NaN/inf" in r.notes[0]
+
+
+def test_autodiff_of_a_numpy_function_raises():
+    dyn, cost, _ = pendulum_problem()
+    npdyn = numpy_function(lambda xx, uu: dyn(torch.from_numpy(xx), torch.from_numpy(uu)).numpy())
+    with pytest.raises(ValueError, match="dynamics is not differentiable by torch.autograd"):
+        ilqr(npdyn, cost, torch.zeros(2), torch.zeros(5, 1))
+    npcost = numpy_function(lambda xx, uu: (xx**2).sum(-1) + (uu**2).sum(-1))
+    with pytest.raises(ValueError, match="cost is not differentiable"):
+        ilqr(dyn, npcost, torch.zeros(2), torch.zeros(5, 1))
