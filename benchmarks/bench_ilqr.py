@@ -25,6 +25,7 @@ Crocoddyl needs its own venv (never the project venv):
     python3 -m venv /tmp/venv-croc && /tmp/venv-croc/bin/pip install torch==2.13.0
     /tmp/venv-croc/bin/pip install -e . crocoddyl
     OMP_NUM_THREADS=1 /tmp/venv-croc/bin/python benchmarks/bench_ilqr.py
+    OMP_NUM_THREADS=1 /tmp/venv-croc/bin/python benchmarks/bench_ilqr.py --phases  # ms/iteration
 Without crocoddyl the ilqr rows still run.
 """
 
@@ -444,12 +445,69 @@ def timed(fn: Callable[[], tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tenso
     return u, its, time.perf_counter() - t0
 
 
+def phase_profile(problems: dict, repeats: int) -> None:
+    """Per-iteration time of each ilqr phase (single start, zeros) and Crocoddyl's ms/iteration.
+
+    Times the phase functions as called by :func:`control.ilqr.ilqr` (wrapped with timers); the
+    fastest of ``repeats`` solves is reported.
+    """
+    import collections
+    import sys
+
+    mod = sys.modules["control.ilqr"]
+    acc: dict[str, float] = collections.defaultdict(float)
+    names = ("compute_derivatives", "backward_pass_with_retry", "check_convergence", "line_search")
+    originals = {name: getattr(mod, name) for name in names}
+
+    def timer(name: str) -> Callable:
+        def wrapped(*a: object) -> object:
+            t0 = time.perf_counter()
+            out = originals[name](*a)
+            acc[name] += time.perf_counter() - t0
+            return out
+
+        return wrapped
+
+    for name in names:
+        setattr(mod, name, timer(name))
+    u0 = torch.zeros(1, T, 1, dtype=DT)
+    try:
+        for pname, p in problems.items():
+            for form in ("autodiff", "analytic", "numpy"):
+                best = None
+                for _ in range(repeats):
+                    acc.clear()
+                    t0 = time.perf_counter()
+                    _, its = run_ilqr(p, u0, form)
+                    wall = time.perf_counter() - t0
+                    if best is None or wall < best[0]:
+                        best = (wall, dict(acc), its[0])
+                wall, a, it = best
+                parts = ", ".join(f"{k.split('_')[0]} {v / it * 1e3:.1f}" for k, v in a.items())
+                print(f"{pname:9s} ilqr ({form:8s}) {wall / it * 1e3:6.1f} ms/it ({parts})")
+            try:
+                walls = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    _, its = run_crocoddyl(p, u0)
+                    walls.append(time.perf_counter() - t0)
+                print(f"{pname:9s} crocoddyl       {min(walls) / its[0] * 1e3:6.1f} ms/it")
+            except ImportError:
+                pass
+    finally:
+        for name in names:
+            setattr(mod, name, originals[name])
+
+
 def main() -> None:
     """Run every solver on every problem and start set; print one table and the ratios."""
     parser = argparse.ArgumentParser(description="ilqr vs Crocoddyl (NumPy action models)")
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5, help="single-start timings (median)")
+    parser.add_argument(
+        "--phases", action="store_true", help="only the per-iteration time of each ilqr phase"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
@@ -462,6 +520,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     for p in problems.values():
         check_numpy(p, rng)
+    if args.phases:
+        phase_profile(problems, args.repeats)
+        return
     solvers: dict[str, Callable] = {
         "ilqr (autodiff)": lambda p, u0: run_ilqr(p, u0, "autodiff"),
         "ilqr (analytic)": lambda p, u0: run_ilqr(p, u0, "analytic"),
