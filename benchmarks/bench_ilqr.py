@@ -106,12 +106,14 @@ class PendulumNumpy(TwinBase):
 
     def step_b(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Batched :meth:`step`: ``x (N, 2), u (N, 1) -> (N, 2)``."""
-        uc = np.clip(u[:, 0], -self.umax, self.umax)
+        uc = np.minimum(np.maximum(u[:, 0], -self.umax), self.umax)
         acc = (
             3.0 * self.g / (2.0 * self.ell) * np.sin(x[:, 0]) + 3.0 / (self.mass * self.ell**2) * uc
         )
-        thd2 = x[:, 1] + acc * self.dt
-        return np.stack([x[:, 0] + thd2 * self.dt, thd2], -1)
+        out = np.empty_like(x)
+        out[:, 1] = x[:, 1] + acc * self.dt
+        out[:, 0] = x[:, 0] + out[:, 1] * self.dt
+        return out
 
     def jac_b(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batched :meth:`jac`: ``(N, 2, 2), (N, 2, 1)``."""
@@ -185,12 +187,13 @@ class CartPoleNumpy(TwinBase):
 
     def step_b(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Batched :meth:`step`: ``x (N, 4), u (N, 1) -> (N, 4)``."""
-        *_, th_acc, x_acc = self._acc_b(x, np.clip(u[:, 0], -self.umax, self.umax))
+        f = np.minimum(np.maximum(u[:, 0], -self.umax), self.umax)
+        *_, th_acc, x_acc = self._acc_b(x, f)
         dt = self.dt
-        return np.stack(
-            [x[:, 0] + dt * x[:, 1], x[:, 1] + dt * x_acc, x[:, 2] + dt * x[:, 3],
-             x[:, 3] + dt * th_acc], -1
-        )  # fmt: skip
+        out = x + dt * x[:, [1, 1, 3, 3]]
+        out[:, 1] = x[:, 1] + dt * x_acc
+        out[:, 3] = x[:, 3] + dt * th_acc
+        return out
 
     def jac_b(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batched :meth:`jac`: ``(N, 4, 4), (N, 4, 1)``."""
