@@ -55,7 +55,7 @@ def _simulate_torch(
     lo: Tensor | None,
     up: Tensor | None,
     xnom: Tensor | None,
-) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """The closed-loop step loop of :meth:`Problem.rollout` in torch.
 
     ``X (M, A, n)`` initial states, ``base (M, A, T, m)`` feed-forward part of the controls,
@@ -63,8 +63,8 @@ def _simulate_torch(
     bounds, ``xnom (M, A, T, n)`` states that replace non-finite ones (None: the previous state).
 
     Returns:
-        ``T + 1`` states ``(M, A, n)``, ``T`` controls ``(M, A, m)`` and the ``(M, A)`` mask of
-        rollouts that met a non-finite state (None if none did).
+        states ``(M, A, T+1, n)``, controls ``(M, A, T, m)`` and the ``(M, A)`` mask of rollouts
+        that met a non-finite state (None if none did).
     """
     M, A, n = X.shape
     T, m = base.shape[2], base.shape[3]
@@ -93,7 +93,7 @@ def _simulate_torch(
         us_list.append(U)
         xs_list.append(Xn)
         X = Xn
-    return xs_list, us_list, bad
+    return torch.stack(xs_list, 2), torch.stack(us_list, 2), bad
 
 
 def _simulate_numpy(
@@ -104,7 +104,7 @@ def _simulate_numpy(
     lo: np.ndarray | None,
     up: np.ndarray | None,
     xnom: np.ndarray | None,
-) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """:func:`_simulate_torch` for NumPy dynamics (:func:`~control.derivatives.numpy_function`),
     on NumPy arrays: no torch call and no conversion per step.
 
@@ -138,8 +138,8 @@ def _simulate_numpy(
         xs_list.append(Xn)
         X = Xn
     return (
-        [torch.from_numpy(a) for a in xs_list],
-        [torch.from_numpy(np.ascontiguousarray(a)) for a in us_list],
+        torch.from_numpy(np.stack(xs_list, 2)),
+        torch.from_numpy(np.stack(us_list, 2)),
         None if bad is None else torch.from_numpy(bad),
     )
 
@@ -220,10 +220,8 @@ class Problem:
             args = (np_fn, *(None if a is None else a.numpy() for a in (X, base, KT, lo, up, xnom)))
         else:
             simulate, args = _simulate_torch, (self.dynamics, X, base, KT, lo, up, xnom)
-        xs_list, us_list, bad = simulate(*args)
-        X = xs_list[-1]
-        xs = torch.stack(xs_list, 2)  # (M, A, T+1, n)
-        us = torch.stack(us_list, 2)  # (M, A, T, m)
+        xs, us, bad = simulate(*args)  # (M, A, T+1, n), (M, A, T, m), (M, A) or None
+        X = xs[:, :, T]
         c = self.cost(xs[:, :, :T].reshape(M * A * T, n), us.reshape(M * A * T, m))
         c = _check_batched("cost(x, u)", c, (M * A * T,)).to(dt)
         J = c.view(M, A, T).sum(-1)
