@@ -32,9 +32,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from control.dare import dare_gain, dare_residual
 from control.linear_mpc import LinearMPC
 from control.linear_quadratic import dlqr, lqr
-from control.riccati import dare_gain, dare_residual
 
 PEER_WORKER = Path(__file__).resolve().parent / "_python_control_worker.py"
 DLQR_SIZES = (4, 20, 100)

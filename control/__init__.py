@@ -13,8 +13,8 @@ both are installed in one environment.
 """
 
 from control.boxqp import BoxQPResult, box_qp
-from control.ddp import ILQRResult, ilqr
 from control.derivatives import numpy_function
+from control.ilqr import ILQRResult, ilqr
 from control.linear_mpc import InfeasibleError, LinearMPC, MPCResult
 from control.linear_quadratic import (
     LQROverflowError,

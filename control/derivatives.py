@@ -2,11 +2,14 @@
 
 Three interchangeable ways to get the derivatives iLQR needs at a batch of points:
 
-* ``"autodiff"``: ``torch.func`` reverse mode, vectorised with ``vmap`` over output rows, at all
-  ``N`` points (the whole horizon of the whole batch) at once.  Because a batched function
-  ``f(x (N, n), u (N, m))`` treats rows independently, the Jacobian of ``Σ_i f(x_i, u_i)`` with
-  respect to ``x`` holds every per-row Jacobian, so ``n`` vectorised vector-Jacobian products
-  give all ``N`` Jacobians (no per-point vmap of the user function needed).
+* ``"autodiff"``: ``torch.autograd`` reverse mode at all ``N`` points (the whole horizon of the
+  whole batch) at once.  Because a batched function ``f(x (N, n), u (N, m))`` treats rows
+  independently, the gradient of ``Σ_i f_k(x_i, u_i)`` with respect to ``x`` holds row ``k`` of
+  every per-point Jacobian, so ``n`` backward passes through one recorded graph give all ``N``
+  Jacobians (cost Hessians: ``d`` backward passes through the gradient's graph).  Plain
+  ``torch.autograd`` rather than ``torch.func``: the first ``torch.func`` transform in a process
+  imports ``torch._dynamo`` (seconds), which made the first :func:`~control.ilqr.ilqr` call
+  several times slower than the next ones.
 * ``"finite_difference"``: central differences, all ``2(n+m)`` perturbations in one batched call,
   for black-box (e.g. NumPy) functions; cost Hessians by the four-point formula.
 * ``"analytic"``: user-supplied callables (see :func:`linearize_dynamics`).
@@ -20,7 +23,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.func import jacrev, vjp
 
 Tensor = torch.Tensor
 Dynamics = Callable[[Tensor, Tensor], Tensor]
@@ -49,7 +51,8 @@ def numpy_function(fn: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
 
     Inputs are converted with ``.detach().cpu().numpy()`` and the output back to a tensor with the
     dtype and device of the first input.  Use with ``derivatives="finite_difference"`` or
-    ``"analytic"``.
+    ``"analytic"``.  The wrapper keeps ``fn`` as ``wrapped.numpy_fn``: :func:`control.ilqr.ilqr`
+    then steps it on NumPy arrays in its rollouts (no conversion per time step).
     """
 
     def wrapped(*args: Tensor) -> Tensor:
@@ -57,6 +60,7 @@ def numpy_function(fn: Callable[..., np.ndarray]) -> Callable[..., Tensor]:
         out = fn(*(a.detach().cpu().numpy() for a in args))
         return torch.as_tensor(np.asarray(out), dtype=ref.dtype, device=ref.device)
 
+    wrapped.numpy_fn = fn  # type: ignore[attr-defined]
     wrapped.__name__ = getattr(fn, "__name__", "numpy_function")
     wrapped.__doc__ = fn.__doc__
     return wrapped
@@ -102,12 +106,8 @@ def linearize_dynamics(
     N, n = x.shape
     m = u.shape[-1]
     if method == "autodiff":
-
-        def summed(xx: Tensor, uu: Tensor) -> Tensor:
-            return dynamics(xx, uu).sum(0)
-
-        jx, ju = jacrev(summed, argnums=(0, 1))(x, u)  # (n, N, n), (n, N, m)
-        return torch.cat([jx.permute(1, 0, 2), ju.permute(1, 0, 2)], dim=-1)
+        jx, ju = _autodiff_jacobian(dynamics, x, u, n)
+        return torch.cat([jx, ju], dim=-1)
     if method == "analytic":
         if jacobians is None:
             raise ValueError('derivatives="analytic" needs `jacobians=callable(x, u) -> (fx, fu)`')
@@ -133,23 +133,57 @@ def linearize_dynamics(
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")
 
 
-def _autodiff_grad_hess(fun: Callable[[Tensor], Tensor], z: Tensor) -> tuple[Tensor, Tensor]:
+def _not_differentiable(name: str) -> ValueError:
+    return ValueError(
+        f"{name} is not differentiable by torch.autograd (its output does not depend on its "
+        'inputs through autograd, e.g. a NumPy function): use derivatives="finite_difference" '
+        'or "analytic"'
+    )
+
+
+def _rows_of_grad(out: Tensor, inputs: tuple[Tensor, ...], k: int, last: bool) -> list[Tensor]:
+    """Gradients of ``Σ_i out[i, k]`` with respect to ``inputs`` (zeros where unused; ``out``
+    must require grad)."""
+    grads = torch.autograd.grad(out[:, k].sum(), inputs, retain_graph=not last, allow_unused=True)
+    return [torch.zeros_like(a) if g is None else g for a, g in zip(inputs, grads, strict=True)]
+
+
+def _autodiff_jacobian(
+    fun: Callable[[Tensor, Tensor], Tensor], x: Tensor, u: Tensor, n_out: int
+) -> tuple[Tensor, Tensor]:
+    """Per-row Jacobians ``(N, n_out, n)`` and ``(N, n_out, m)`` of a row-wise ``fun(x, u)``."""
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        uu = u.detach().requires_grad_(True)
+        out = fun(xx, uu)
+        if not (isinstance(out, Tensor) and out.requires_grad):
+            raise _not_differentiable("dynamics")
+        rows = [_rows_of_grad(out, (xx, uu), k, k == n_out - 1) for k in range(n_out)]
+    jx = torch.stack([r[0] for r in rows], 1)  # jx[b, k, j] = ∂out_{b,k}/∂x_{b,j}
+    ju = torch.stack([r[1] for r in rows], 1)
+    return jx, ju
+
+
+def _autodiff_grad_hess(
+    fun: Callable[[Tensor], Tensor], z: Tensor, name: str
+) -> tuple[Tensor, Tensor]:
     """Per-row gradient (N, d) and Hessian (N, d, d) of a row-wise function ``fun(z) -> (N,)``."""
-
-    def total(zz: Tensor) -> Tensor:
-        return fun(zz).sum()
-
-    def summed_grad(zz: Tensor) -> tuple[Tensor, Tensor]:
-        g = torch.func.grad(total)(zz)
-        return g.sum(0), g
-
-    _, pullback, grad = vjp(summed_grad, z, has_aux=True)
     d = z.shape[-1]
-    eye = torch.eye(d, dtype=z.dtype, device=z.device)
-    (hrows,) = torch.vmap(pullback)(eye)  # (d, N, d): hrows[i, b, j] = ∂g_b,i/∂z_b,j
-    hess = hrows.permute(1, 0, 2)
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(True)
+        total = fun(zz).sum()
+        if not total.requires_grad:
+            raise _not_differentiable(name)
+        (grad,) = torch.autograd.grad(total, zz, create_graph=True, allow_unused=True)
+        if grad is None:
+            grad = torch.zeros_like(z)
+        if grad.requires_grad:
+            rows = [_rows_of_grad(grad, (zz,), i, i == d - 1)[0] for i in range(d)]
+        else:  # linear in z
+            rows = [torch.zeros_like(z)] * d
+    hess = torch.stack(rows, 1)  # hess[b, i, j] = ∂g_{b,i}/∂z_{b,j}
     hess = 0.5 * (hess + hess.transpose(-1, -2))
-    return grad, hess
+    return grad.detach(), hess
 
 
 def _fd_grad_hess(
@@ -216,7 +250,7 @@ def cost_derivatives(
         C = _check_jac("cost derivatives hess", C, (N, d, d)).to(x.dtype)
         return c, 0.5 * (C + C.transpose(-1, -2))  # only the symmetric part is a Hessian
     if method in ("autodiff", "analytic"):
-        return _autodiff_grad_hess(fun, z)
+        return _autodiff_grad_hess(fun, z, "cost")
     if method == "finite_difference":
         return _fd_grad_hess(fun, z, eps)
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")
@@ -240,7 +274,7 @@ def terminal_cost_derivatives(
         C = _check_jac("terminal cost derivatives hess", C, (N, n, n)).to(x.dtype)
         return c, 0.5 * (C + C.transpose(-1, -2))
     if method in ("autodiff", "analytic"):
-        return _autodiff_grad_hess(terminal_cost, x)
+        return _autodiff_grad_hess(terminal_cost, x, "terminal_cost")
     if method == "finite_difference":
         return _fd_grad_hess(terminal_cost, x, eps)
     raise ValueError(f"derivatives must be one of {METHODS}, got {method!r}")

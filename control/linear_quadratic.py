@@ -29,7 +29,7 @@ from control._backend import (
     is_torch,
     to_numpy,
 )
-from control.riccati import dare_doubling, dare_gain, dare_qz, dare_residual, dare_schur
+from control.dare import dare_doubling, dare_gain, dare_qz, dare_residual, dare_schur
 
 __all__ = [
     "LQROverflowError",
@@ -499,8 +499,8 @@ def dlqr(
             solution that does not stabilise the system (``R`` not positive definite,
             closed-loop eigenvalues on or near the unit circle, a costless unstable mode, no
             stabilising solution). The fast path is the stable eigenvectors of the symplectic
-            pencil from one LAPACK call (:func:`control.riccati.dare_qz`) for one problem with
-            n <= 6, and structure-preserving doubling (:func:`control.riccati.dare_doubling`,
+            pencil from one LAPACK call (:func:`control.dare.dare_qz`) for one problem with
+            n <= 6, and structure-preserving doubling (:func:`control.dare.dare_doubling`,
             vectorised over the batch) otherwise.
             ``"scipy"``: :func:`scipy.linalg.solve_discrete_are` for every problem.
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from control.ddp import ILQRResult, ilqr
+from control.ilqr import ILQRResult, ilqr
 
 Tensor = torch.Tensor
 
@@ -25,7 +25,7 @@ class RecedingHorizonILQR:
     """Model-predictive control by iLQR over a sliding horizon.
 
     Args:
-        dynamics: ``dynamics(x (N, n), u (N, m)) -> (N, n)`` (see :func:`control.ddp.ilqr`).
+        dynamics: ``dynamics(x (N, n), u (N, m)) -> (N, n)`` (see :func:`control.ilqr.ilqr`).
         cost: ``cost(x (N, n), u (N, m)) -> (N,)`` running cost.
         horizon: planning horizon ``T`` (steps).
         act_dim: control size ``m``.
@@ -34,12 +34,12 @@ class RecedingHorizonILQR:
         iters_per_step: iLQR iterations per :meth:`act` call (``max_iter`` of each solve).
         first_iters: iterations of the first solve (from ``u_init``); default ``10 × iters``.
         u_init: ``(T, m)`` first plan; zeros (projected onto the bounds) when ``None``.
-        **ilqr_kwargs: further keyword arguments of :func:`control.ddp.ilqr` (``derivatives``,
+        **ilqr_kwargs: further keyword arguments of :func:`control.ilqr.ilqr` (``derivatives``,
             ``jacobians``, ``alphas``, ``tol``, ``dtype``, ...).
 
     Attributes:
         plan: ``(T, m)`` current control plan (``None`` before the first call).
-        last_result: the :class:`~control.ddp.ILQRResult` of the last solve.
+        last_result: the :class:`~control.ilqr.ILQRResult` of the last solve.
     """
 
     def __init__(

@@ -1,337 +1,240 @@
-"""Discrete algebraic Riccati equation (DARE) solvers behind :func:`control.linear_quadratic.dlqr`.
+"""The Riccati backward recursion of iLQR / box-DDP, written once for torch and NumPy arrays.
 
-The DARE with cross term ``N`` (python-control's and scipy's convention, no ½)::
+For ``M`` members at once, on ``δx = x − x̂``, ``δu = u − û`` (lecture notes' LQR notation):
 
-    X = Aᵀ X A - (Aᵀ X B + N)(R + Bᵀ X B)⁻¹(Bᵀ X A + Nᵀ) + Q
+    Q_t = C_t + F_tᵀ V_{t+1} F_t,   q_t = c_t + F_tᵀ v_{t+1},
+    δu_t = K_t δx_t + k_t,
+    V_t = Q_xx + K_tᵀQ_uu K_t + K_tᵀQ_ux + Q_xu K_t,
+    v_t = q_x + K_tᵀQ_uu k_t + K_tᵀq_u + Q_xu k_t.
 
-All arrays are float64 numpy with leading batch dims ``...`` (already broadcast): A (..., n, n),
-B (..., n, m), Q (..., n, n) symmetric, R (..., m, m) symmetric, N (..., n, m).
-
-* :func:`dare_doubling` — the structure-preserving doubling algorithm (SDA; Chu, Fan & Lin,
-  "A structure-preserving doubling algorithm for discrete-time algebraic Riccati equations",
-  2005). After eliminating the cross term (``Â = A - B R⁻¹ Nᵀ``, ``Ĥ = Q - N R⁻¹ Nᵀ``,
-  ``G = B R⁻¹ Bᵀ``) it iterates, with ``W_k = I + G_k H_k``::
-
-      A_{k+1} = A_k W_k⁻¹ A_k
-      G_{k+1} = G_k + A_k W_k⁻¹ G_k A_kᵀ
-      H_{k+1} = H_k + A_kᵀ H_k W_k⁻¹ A_k            (H_k -> X)
-
-  The error falls like ``ρ(A - B K)^(2^k)``: ten iterations for a closed-loop spectral radius of
-  0.97, twenty-five for 0.999999. Each iteration is one LU solve with 2n right-hand sides and
-  five products, ~17 n³ flops, against ~500 n³ for the QZ (Schur) method on the 2n pencil, and it
-  needs only a few dozen numpy calls, so it is also fast for small n. It needs ``R`` positive
-  definite; it does not converge when the closed loop has eigenvalues on or near the unit circle
-  and it overflows when no stabilising solution exists. Those elements are reported as not
-  converged (the caller falls back to the Schur method). When an unstable mode is not seen by
-  ``Q`` (``(A, Q)`` not detectable, e.g. ``Q = 0``) it converges to a DARE solution that does not
-  stabilise: the caller must check the closed loop.
-* :func:`dare_qz` — the stable eigenvectors of the symplectic pencil (QZ, one LAPACK call;
-  unbatched; the fast path for small n, where call overhead dominates).
-* :func:`dare_schur` — scipy's :func:`scipy.linalg.solve_discrete_are` (QZ of the extended
-  pencil with balancing), one batch element at a time.
-* :func:`dare_gain` — the gain ``K = (R + BᵀXB)⁻¹(BᵀXA + Nᵀ)``.
-* :func:`dare_residual` — the relative residual used to accept a solution.
+:func:`riccati_backward` is that loop.  Only the per-step control solve differs between cases and
+is passed in as a *step* (:func:`scalar_step`: one control, closed-form clamped Newton step;
+:func:`cholesky_box_step`: ``m > 1``, Cholesky and the projected-Newton box QP of
+:mod:`control.boxqp`), and only the few array primitives that differ between torch and NumPy are
+passed in as *ops* (:data:`TORCH_OPS`, :data:`NUMPY_OPS`).  :func:`backward_pass` picks them; for
+one control on the CPU it runs the same recursion on NumPy arrays, whose per-call overhead on
+these tiny arrays is several times lower than torch's (the loop over ``T`` is overhead-bound).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.blas as blas
-import scipy.linalg.lapack as lapack
+import torch
 
-__all__ = [
-    "DoublingResult",
-    "dare_doubling",
-    "dare_gain",
-    "dare_qz",
-    "dare_residual",
-    "dare_schur",
-]
+from control.boxqp import HESSIAN_NOT_PD, box_qp
 
-_TINY = float(np.finfo(np.float64).tiny)
-_MAX_ITER = 60
-_TOL = 1e-15  # stop when ‖H_{k+1} - H_k‖_F <= _TOL ‖H_{k+1}‖_F
+Tensor = torch.Tensor
+Array = Any  # torch.Tensor or np.ndarray
+
+__all__ = ["NUMPY_OPS", "TORCH_OPS", "ArrayOps", "backward_pass", "riccati_backward"]
 
 
 @dataclass(frozen=True)
-class DoublingResult:
-    """Outcome of :func:`dare_doubling`.
+class ArrayOps:
+    """The array primitives on which torch and NumPy differ (everything else is ``@ + * /``).
 
     Attributes:
-        X: DARE solutions, shape (..., n, n) (symmetrised); NaN where not ``converged``.
-        converged: per-problem flag, shape (...): the iteration met its tolerance with finite
-            iterates (it says nothing about stability; check the closed loop).
-        iterations: doubling steps taken (the most over the batch).
+        addmm: ``addmm(C, A, B) = C + A @ B`` for batched matrices (torch: one ``baddbmm``).
+        minimum, maximum: element-wise.
+        isfinite: element-wise finiteness.
+        empty: ``empty(shape, like)`` uninitialised array of ``like``'s dtype (and device).
+        transpose: swap the last two axes (NumPy: a contiguous copy, so that the per-step
+            ``F_tᵀ`` slices are contiguous for BLAS; torch: a view).
     """
 
-    X: np.ndarray
-    converged: np.ndarray
-    iterations: int
+    addmm: Callable[[Array, Array, Array], Array]
+    minimum: Callable[[Array, Array], Array]
+    maximum: Callable[[Array, Array], Array]
+    isfinite: Callable[[Array], Array]
+    empty: Callable[[tuple[int, ...], Array], Array]
+    transpose: Callable[[Array], Array]
 
 
-def dare_doubling(
-    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, N: np.ndarray | None
-) -> DoublingResult:
-    """Solve the DARE by structure-preserving doubling (see the module docstring).
+TORCH_OPS = ArrayOps(
+    addmm=torch.baddbmm,
+    minimum=torch.minimum,
+    maximum=torch.maximum,
+    isfinite=torch.isfinite,
+    empty=lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device),
+    transpose=lambda a: a.transpose(-1, -2),
+)
+NUMPY_OPS = ArrayOps(
+    addmm=lambda C, A, B: C + A @ B,
+    minimum=np.minimum,
+    maximum=np.maximum,
+    isfinite=np.isfinite,
+    empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
+    transpose=lambda a: np.ascontiguousarray(a.swapaxes(-1, -2)),
+)
+
+Step = Callable[..., tuple[Array, Array, Array]]
+"""``step(t, Quu, Qux, qu, mu3, lower, upper, k_warm, ops) -> (K_t, k_t, ok)``.
+
+Shapes ``K_t (M, m, n)``, ``k_t (M, m, 1)``, ``ok (M,)`` bool."""
+
+
+def scalar_step(
+    t: int,
+    Quu: Array,
+    Qux: Array,
+    qu: Array,
+    mu3: Array,
+    lower: Array | None,
+    upper: Array | None,
+    k_warm: Array | None,
+    ops: ArrayOps,
+) -> tuple[Array, Array, Array]:
+    """One control (``m = 1``): the box QP is solved exactly by clamping the Newton step.
+
+    ``k_t = clip(−q_u / h)``, ``K_t = −Q_ux / h`` with ``h = Q_uu + μ``, and ``K_t = 0`` where
+    ``k_t`` is clamped.  ``ok`` is False where ``h <= 0`` (or NaN).
+    """
+    h = Quu + mu3  # (M, 1, 1)
+    kt = -qu / h
+    Kt = -Qux / h
+    if lower is not None:
+        kc = ops.minimum(ops.maximum(kt, lower[:, t]), upper[:, t])
+        Kt = Kt * (kc == kt)
+        kt = kc
+    return Kt, kt, (h > 0).reshape(h.shape[0])
+
+
+def cholesky_box_step(
+    t: int,
+    Quu: Tensor,
+    Qux: Tensor,
+    qu: Tensor,
+    mu3: Tensor,
+    lower: Tensor | None,
+    upper: Tensor | None,
+    k_warm: Tensor | None,
+    ops: ArrayOps,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Several controls (torch): Cholesky Newton step, box QP where it leaves the box.
+
+    Members whose unconstrained step ``−(Q_uu + μI)⁻¹ q_u`` is inside the box keep it; the others
+    solve the box QP by projected Newton (warm-started at ``k_warm[:, t]``) and get
+    ``K_t = −(Q_uu + μI)_ff⁻¹ Q_ux,f`` with the rows of clamped controls zeroed.
+    """
+    m = Quu.shape[-1]
+    eye_m = torch.eye(m, dtype=Quu.dtype, device=Quu.device)
+    Quu_reg = 0.5 * (Quu + Quu.transpose(-1, -2)) + mu3 * eye_m
+    L, info = torch.linalg.cholesky_ex(Quu_reg)
+    ok = info == 0
+    kt = -torch.cholesky_solve(qu, L)
+    Kt = -torch.cholesky_solve(Qux, L)
+    if lower is not None:
+        lo, up = lower[:, t, :, 0], upper[:, t, :, 0]
+        ks = kt.squeeze(-1)
+        out = ((ks < lo) | (ks > up)).any(-1) & ok
+        if bool(out.any()):
+            sel = torch.nonzero(out).flatten()
+            res = box_qp(Quu_reg[sel], qu[sel, :, 0], lo[sel], up[sel], x0=k_warm[sel, t])
+            fm = res.free.to(Quu.dtype).unsqueeze(-1)
+            kt = kt.index_copy(0, sel, res.x.unsqueeze(-1))
+            Kt = Kt.index_copy(0, sel, -torch.cholesky_solve(Qux[sel] * fm, res.chol) * fm)
+            ok = ok.index_copy(0, sel, ok[sel] & (res.status != HESSIAN_NOT_PD))
+    return Kt, kt, ok
+
+
+def riccati_backward(
+    F: Array,
+    c: Array,
+    C: Array,
+    vT: Array,
+    VT: Array,
+    mu: Array,
+    lower: Array | None,
+    upper: Array | None,
+    k_warm: Array | None,
+    step: Step,
+    ops: ArrayOps,
+) -> tuple[Array, Array, Array, Array, Array]:
+    """The LQR backward recursion on ``(δx, δu)`` for ``M`` members (torch or NumPy arrays).
 
     Args:
-        A: (..., n, n).  B: (..., n, m).  Q: (..., n, n) symmetric.  R: (..., m, m) symmetric.
-        N: (..., n, m) or ``None``. All float64 with the same batch dims ``...``.
+        F: ``(M, T, n, n+m)``; c: ``(M, T, n+m)``; C: ``(M, T, n+m, n+m)``.
+        vT: ``(M, n)``; VT: ``(M, n, n)`` terminal value gradient and Hessian.
+        mu: ``(M,)`` regularisation added to ``Q_uu``.
+        lower, upper: ``(M, T, m, 1)`` bounds on ``δu`` (None when unbounded).
+        k_warm: ``(M, T, m)`` warm start for box QPs (used by :func:`cholesky_box_step`).
+        step: the per-step control solve.
+        ops: :data:`TORCH_OPS` or :data:`NUMPY_OPS`, matching the arrays.
 
     Returns:
-        :class:`DoublingResult`; elements whose ``R`` is not positive definite, whose ``I + G H``
-        became singular, whose iterates overflowed or which did not converge in 60 steps have
-        ``converged = False``.
+        ``(K (M, T, m, n), k (M, T, m), dV1 (M,), dV2 (M,), ok (M,) bool)``: the expected cost
+        change of step size ``α`` is ``α dV1 + α² dV2``; ``ok`` is False where the step failed
+        (``Q_uu + μI`` not positive definite) or anything came out non-finite.  Failures only
+        poison their own member: every operation is per member.
     """
-    batch = A.shape[:-2]
-    with np.errstate(all="ignore"):
-        Ak, G, H, ok = _eliminate_cross_term(A, B, Q, R, N)
-        if batch == ():
-            H, done, iterations = _doubling_loop_single(Ak, G, H) if ok else (H, False, 0)
-        else:
-            Ak, G, H, ok, done, iterations = _doubling_loop(Ak, G, H, ok, _solve_batched)
-    converged = np.bool_(ok & done)
-    X = np.where(converged[..., None, None], 0.5 * (H + H.swapaxes(-1, -2)), np.nan)
-    return DoublingResult(X=X, converged=np.asarray(converged), iterations=iterations)
+    M, T, n, d = F.shape
+    m = d - n
+    K = ops.empty((M, T, m, n), F)
+    k = ops.empty((M, T, m, 1), F)
+    qu_all = ops.empty((M, T, m, 1), F)  # q_u of every step, for the expected decrease
+    Quu_all = ops.empty((M, T, m, m), F)
+    ok = ops.isfinite(mu)  # (M,) bool array of the right library
+    FT = ops.transpose(F)
+    V, v = VT, vT[..., None]
+    mu3 = mu.reshape(M, 1, 1)
+    for t in range(T - 1, -1, -1):
+        Ft, FtT = F[:, t], FT[:, t]
+        Q = ops.addmm(C[:, t], FtT, V @ Ft)
+        q = ops.addmm(c[:, t, :, None], FtT, v)  # (M, d, 1)
+        Qxx, Qxu, Qux, Quu = Q[:, :n, :n], Q[:, :n, n:], Q[:, n:, :n], Q[:, n:, n:]
+        qx, qu = q[:, :n], q[:, n:]
+        Kt, kt, ok_t = step(t, Quu, Qux, qu, mu3, lower, upper, k_warm, ops)
+        ok = ok & ok_t
+        K[:, t], k[:, t] = Kt, kt
+        qu_all[:, t], Quu_all[:, t] = qu, Quu
+        KtT = Kt.swapaxes(-1, -2)
+        KQ = KtT @ Quu + Qxu  # (M, n, m)
+        V = ops.addmm(Qxx, KQ, Kt) + KtT @ Qux
+        V = 0.5 * (V + V.swapaxes(-1, -2))
+        v = qx + KQ @ kt + KtT @ qu
+    dV1 = (k * qu_all).sum((1, 2, 3))  # Σ_t k_tᵀ q_u
+    dV2 = 0.5 * (k * (Quu_all @ k)).sum((1, 2, 3))  # ½ Σ_t k_tᵀ Q_uu k_t
+    fin = ops.isfinite
+    ok = ok & fin(V).reshape(M, -1).all(1) & fin(dV1) & fin(dV2)
+    ok = ok & fin(K).reshape(M, -1).all(1) & fin(k).reshape(M, -1).all(1)
+    return K, k[..., 0], dV1, dV2, ok
 
 
-def _eliminate_cross_term(
-    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, N: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(Â, G, Ĥ, ok)``: ``Â = A - B R⁻¹ Nᵀ``, ``G = B R⁻¹ Bᵀ``, ``Ĥ = Q - N R⁻¹ Nᵀ``.
-
-    With ``R = L Lᵀ`` and ``B̃ = L⁻¹ Bᵀ``, ``Ñ = L⁻¹ Nᵀ``: ``G = B̃ᵀ B̃``, ``Â = A - B̃ᵀ Ñ``,
-    ``Ĥ = Q - Ñᵀ Ñ``. ``ok`` (...) is False where ``R`` is not positive definite.
-    """
-    L, ok = _cholesky(R)
-    rhs = B.swapaxes(-1, -2) if N is None else np.concatenate([B, N], -2).swapaxes(-1, -2)
-    if L.ndim == 2:
-        Y = blas.dtrsm(1.0, L, rhs, lower=1)  # L⁻¹ [Bᵀ; Nᵀ] (m, n or 2n)
-    else:
-        Y = np.linalg.solve(L, rhs)
-    n = A.shape[-1]
-    Bt = Y[..., :n]
-    G = Bt.swapaxes(-1, -2) @ Bt
-    if N is None:
-        return A, G, Q, ok
-    Nt = Y[..., n:]
-    return A - Bt.swapaxes(-1, -2) @ Nt, G, Q - Nt.swapaxes(-1, -2) @ Nt, ok
-
-
-def _cholesky(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower Cholesky factors of ``R`` (..., m, m) and a PD flag (...); identity where not PD."""
-    if R.ndim == 2:
-        L, info = lapack.dpotrf(R, lower=1, clean=1)
-        return (L, np.bool_(True)) if info == 0 else (np.eye(R.shape[-1]), np.bool_(False))
-    try:
-        return np.linalg.cholesky(R), np.ones(R.shape[:-2], dtype=bool)
-    except np.linalg.LinAlgError:
-        L = np.empty_like(R)
-        ok = np.ones(R.shape[:-2], dtype=bool)
-        for idx in np.ndindex(R.shape[:-2]):
-            L[idx], ok[idx] = _cholesky(np.ascontiguousarray(R[idx]))
-        return L, ok
-
-
-Solver = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def _solve_unbatched(W: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``W⁻¹ rhs`` by LAPACK ``gesv`` (partial-pivoting LU) and a success flag."""
-    _, _, Y, info = lapack.dgesv(W, rhs)
-    return Y, np.bool_(info == 0)
-
-
-def _solve_batched(W: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stacked ``W⁻¹ rhs``; singular elements get a False flag (and an arbitrary value)."""
-    try:
-        return np.linalg.solve(W, rhs), np.ones(W.shape[:-2], dtype=bool)
-    except np.linalg.LinAlgError:
-        Y = np.empty_like(rhs)
-        ok = np.ones(W.shape[:-2], dtype=bool)
-        for idx in np.ndindex(W.shape[:-2]):
-            Y[idx], ok[idx] = _solve_unbatched(W[idx], rhs[idx])
-        return Y, ok
-
-
-def _doubling_loop_single(
-    A: np.ndarray, G: np.ndarray, H: np.ndarray
-) -> tuple[np.ndarray, bool, int]:
-    """:func:`_doubling_loop` for one problem, with half the numpy calls per step (LAPACK
-    ``gesv``, scalar convergence test); ``(H, converged, steps)``."""
-    n = A.shape[-1]
-    eye = np.eye(n)
-    AG = np.concatenate([A, G], -1)
-    for k in range(1, _MAX_ITER + 1):
-        _, _, Y, info = lapack.dgesv(eye + G @ H, AG)
-        if info != 0:
-            return H, False, k
-        P = A @ Y  # [A_{k+1} | A_k W⁻¹ G_k]
-        dH = A.T @ (H @ Y[:, :n])
-        G = G + P[:, n:] @ A.T
-        A = P[:, :n]
-        H = H + dH
-        P[:, n:] = G
-        AG = P
-        change, size = float(np.vdot(dH, dH)), float(np.vdot(H, H))
-        if not (math.isfinite(change) and math.isfinite(size)):
-            return H, False, k
-        if change <= _TOL * _TOL * size:
-            return H, True, k
-    return H, False, _MAX_ITER
-
-
-def _doubling_loop(
-    A: np.ndarray, G: np.ndarray, H: np.ndarray, ok: np.ndarray, solve: Solver
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Run SDA steps until every element has converged or failed; ``(A, G, H, ok, done, k)``."""
-    n = A.shape[-1]
-    eye = np.eye(n)
-    done = np.zeros(A.shape[:-2], dtype=bool)
-    AG = np.concatenate([A, G], -1)  # [A_k | G_k], the right-hand side of each solve
-    for k in range(1, _MAX_ITER + 1):
-        Y, solved = solve(eye + G @ H, AG)
-        P = A @ Y  # [A_{k+1} | A_k W⁻¹ G_k]
-        dH = A.swapaxes(-1, -2) @ (H @ Y[..., :n])
-        G = G + P[..., n:] @ A.swapaxes(-1, -2)
-        A = P[..., :n]
-        H = H + dH
-        P[..., n:] = G
-        AG = P
-        change = (dH * dH).sum((-2, -1))
-        size = (H * H).sum((-2, -1))
-        ok = ok & solved & np.isfinite(size) & np.isfinite(change)
-        done = done | (change <= _TOL * _TOL * size)
-        if np.all(done | ~ok):
-            return A, G, H, ok, done, k
-        if not np.all(ok):  # benign values for failed elements: keep the others' solves regular
-            A, G, H, AG = (np.where(ok[..., None, None], a, 0.0) for a in (A, G, H, AG))
-    return A, G, H, ok, done, _MAX_ITER
-
-
-def dare_qz(
-    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, N: np.ndarray | None
-) -> np.ndarray | None:
-    """Solve one (unbatched) DARE from the stable eigenvectors of the symplectic pencil.
-
-    With ``Â, G, Ĥ`` as in :func:`dare_doubling`, ``[I; X]`` spans the deflating subspace of
-    ``L - λM``, ``L = [[Â, 0], [-Ĥ, I]]``, ``M = [[I, G], [0, Âᵀ]]``, for its n eigenvalues
-    inside the unit circle (the closed-loop eigenvalues). One LAPACK ``dggev`` call (QZ plus
-    eigenvectors) gives a basis ``V = [V₁; V₂]`` of that subspace (for a complex pair, the real
-    and imaginary parts of its eigenvector span the same real subspace), and ``X = V₂ V₁⁻¹``.
-    Unlike :func:`scipy.linalg.solve_discrete_are` it forms ``R⁻¹``, does not balance and does
-    not reorder the Schur form, so it makes a handful of calls instead of dozens: the fast path
-    for small n, where call overhead dominates. It is less robust (a defective eigenvalue makes
-    ``V₁`` ill-conditioned); the caller checks the residual. Floating-point warnings are not
-    suppressed here (wrap the call in ``np.errstate`` if needed).
+def backward_pass(
+    F: Tensor,
+    c: Tensor,
+    C: Tensor,
+    vT: Tensor,
+    VT: Tensor,
+    mu: Tensor,
+    lower: Tensor | None,
+    upper: Tensor | None,
+    k_warm: Tensor,
+    numpy_scalar: bool = True,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:func:`riccati_backward` on torch tensors, with the step and array library chosen.
 
     Args:
-        A: (n, n).  B: (n, m).  Q: (n, n) symmetric.  R: (m, m) symmetric.  N: (n, m) or None.
+        F, c, C, vT, VT, mu: as in :func:`riccati_backward`.
+        lower, upper: ``(M, T, m)`` bounds on ``δu`` (None when unbounded).
+        k_warm: ``(M, T, m)`` warm start for the box QPs.
+        numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
+            arithmetic, less per-step overhead); False forces torch.
 
     Returns:
-        X (n, n) symmetrised, or ``None`` when ``R`` is not positive definite, the pencil does
-        not have exactly n eigenvalues inside the unit circle, or ``V₁`` is singular.
+        ``(K (M, T, m, n), k (M, T, m), dV1 (M,), dV2 (M,), ok (M,) bool)`` tensors.
     """
-    n = A.shape[-1]
-    Ah, G, H, ok = _eliminate_cross_term(A, B, Q, R, N)
-    if not ok:
-        return None
-    Lp = np.zeros((2 * n, 2 * n), order="F")
-    Mp = np.zeros((2 * n, 2 * n), order="F")
-    Lp[:n, :n] = Ah
-    Lp[n:, :n] = -H
-    Mp[:n, n:] = G
-    Mp[n:, n:] = Ah.T
-    diag = np.arange(n)
-    Lp[diag + n, diag + n] = 1.0
-    Mp[diag, diag] = 1.0
-    alphar, alphai, beta, _, V, _, info = lapack.dggev(Lp, Mp, compute_vl=0, overwrite_a=1,
-                                                       overwrite_b=1)  # fmt: skip
-    stable = alphar * alphar + alphai * alphai < beta * beta  # |λ| < 1, scale-invariant
-    if info != 0 or np.count_nonzero(stable) != n:
-        return None
-    U = V[:, stable]
-    _, _, Xt, info = lapack.dgesv(U[:n].T, U[n:].T)  # X U₁ = U₂
-    if info != 0:
-        return None
-    return 0.5 * (Xt + Xt.T)
-
-
-def dare_schur(
-    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, N: np.ndarray | None
-) -> np.ndarray:
-    """Solve the DARE with :func:`scipy.linalg.solve_discrete_are` for each batch element.
-
-    Raises:
-        ValueError: scipy found no stabilising solution for some element (the message names its
-            batch index when batched).
-    """
-    X = np.empty_like(Q)
-    for idx in np.ndindex(A.shape[:-2]):
-        args = (A[idx], B[idx], Q[idx], R[idx], None if N is None else N[idx])
-        try:
-            with np.errstate(all="ignore"):  # scipy's own overflow warnings on huge entries
-                X[idx] = scipy.linalg.solve_discrete_are(*args[:4], s=args[4])
-        except (np.linalg.LinAlgError, ValueError) as e:
-            where = f" (batch index {idx})" if idx else ""
-            largest = max(float(np.abs(a).max(initial=0.0)) for a in args if a is not None)
-            raise ValueError(
-                f"dlqr: the discrete algebraic Riccati equation has no stabilising solution"
-                f"{where} ((A, B) must be stabilisable, R positive definite, no closed-loop "
-                f"eigenvalue on the unit circle, and entries well inside the float range: "
-                f"largest |entry| {largest:.3g}); scipy said: {e}"
-            ) from e
-    return X
-
-
-def dare_gain(
-    A: np.ndarray, B: np.ndarray, R: np.ndarray, N: np.ndarray | None, X: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The LQR gain ``K = (R + BᵀXB)⁻¹(BᵀXA + Nᵀ)`` (..., m, n) by Cholesky, and a flag (...)
-    that is False where ``R + BᵀXB`` is not positive definite (``K`` is NaN there)."""
-    BtX = B.swapaxes(-1, -2) @ X
-    Hm = BtX @ A if N is None else BtX @ A + N.swapaxes(-1, -2)
-    Gm = BtX @ B + R
-    Gm = 0.5 * (Gm + Gm.swapaxes(-1, -2))
-    if A.ndim == 2:
-        L, info = lapack.dpotrf(Gm, lower=1, clean=1)
-        if info != 0:
-            return np.full_like(Hm, np.nan), np.bool_(False)
-        K = blas.dtrsm(1.0, L, blas.dtrsm(1.0, L, Hm, lower=1), lower=1, trans_a=1)
-        return K, np.bool_(True)
-    L, ok = _cholesky(Gm)
-    K = np.linalg.solve(L.swapaxes(-1, -2), np.linalg.solve(L, Hm))
-    return np.where(ok[..., None, None], K, np.nan), ok
-
-
-def dare_residual(
-    A: np.ndarray,
-    B: np.ndarray,
-    Q: np.ndarray,
-    N: np.ndarray | None,
-    X: np.ndarray,
-    K: np.ndarray,
-) -> np.ndarray:
-    """Relative DARE residual, shape (...), of ``X`` with its gain ``K`` (:func:`dare_gain`)::
-
-        ‖Q + AᵀXA - (BᵀXA + Nᵀ)ᵀ K - X‖_F / (‖Q‖_F + ‖AᵀXA‖_F + ‖X‖_F)
-
-    (NaN where ``X`` or ``K`` holds NaN; 0 for the trivial solution ``X = Q = 0``).
-    """
-    XA = X @ A
-    Hm = B.swapaxes(-1, -2) @ XA
-    if N is not None:
-        Hm = Hm + N.swapaxes(-1, -2)
-    AtXA = A.swapaxes(-1, -2) @ XA
-    res = Q + AtXA - Hm.swapaxes(-1, -2) @ K - X
-    if X.ndim == 2:  # fewer, cheaper calls for one problem
-        scale = math.sqrt(np.vdot(Q, Q)) + math.sqrt(np.vdot(AtXA, AtXA)) + math.sqrt(np.vdot(X, X))
-        return np.float64(math.sqrt(np.vdot(res, res)) / max(scale, _TINY))
-    terms = np.stack([res, Q, AtXA, X])
-    norms = np.sqrt((terms * terms).sum((-2, -1)))  # (4, ...)
-    return norms[0] / np.maximum(norms[1:].sum(0), _TINY)
+    m = F.shape[-1] - F.shape[-2]
+    lo = None if lower is None else lower[..., None]
+    up = None if upper is None else upper[..., None]
+    step = scalar_step if m == 1 else cholesky_box_step
+    if not (numpy_scalar and m == 1 and F.device.type == "cpu"):
+        return riccati_backward(F, c, C, vT, VT, mu, lo, up, k_warm, step, TORCH_OPS)
+    arrays = [None if a is None else a.detach().numpy() for a in (F, c, C, vT, VT, mu, lo, up)]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = riccati_backward(*arrays, None, step, NUMPY_OPS)
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]

@@ -548,3 +548,126 @@ def test_receding_horizon_rejects_max_iter_with_a_clear_message() -> None:
 
     with pytest.raises(TypeError, match="iters_per_step"):
         RecedingHorizonILQR(lambda x, u: x, lambda x, u: (x**2).sum(-1), 5, 1, max_iter=3)
+
+
+# --------------------------------------------------------------------------------------------
+# structure: the phases, the one Riccati recursion with two step rules, old import paths
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bounded", [False, True])
+def test_cholesky_box_step_equals_closed_form_scalar_step(bounded):
+    # The same recursion with the general m-dimensional step (Cholesky + projected-Newton box QP)
+    # and with the closed-form clamp for one control must agree on one-control problems.
+    from control.riccati import TORCH_OPS, cholesky_box_step, riccati_backward, scalar_step
+
+    g = torch.Generator().manual_seed(11)
+    M, T, n = 5, 9, 3
+    F = torch.randn(M, T, n, n + 1, generator=g, dtype=DT)
+    R = torch.randn(M, T, n + 1, n + 1, generator=g, dtype=DT)
+    C = R @ R.transpose(-1, -2) + 0.1 * torch.eye(n + 1, dtype=DT)
+    c = torch.randn(M, T, n + 1, generator=g, dtype=DT)
+    Rv = torch.randn(M, n, n, generator=g, dtype=DT)
+    VT, vT = Rv @ Rv.transpose(-1, -2), torch.randn(M, n, generator=g, dtype=DT)
+    mu = torch.tensor([0.0, 0.1, 1.0, 0.0, 3.0], dtype=DT)
+    lo = -0.1 * torch.ones(M, T, 1, 1, dtype=DT) if bounded else None
+    up = 0.15 * torch.ones(M, T, 1, 1, dtype=DT) if bounded else None
+    warm = torch.zeros(M, T, 1, dtype=DT)
+    a = riccati_backward(F, c, C, vT, VT, mu, lo, up, warm, scalar_step, TORCH_OPS)
+    b = riccati_backward(F, c, C, vT, VT, mu, lo, up, warm, cholesky_box_step, TORCH_OPS)
+    assert bool(a[4].all()) and bool(b[4].all())
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-10)
+    if bounded:
+        clamped = ((a[1] <= -0.1) | (a[1] >= 0.15))[..., 0]  # (M, T)
+        assert bool(clamped.any())  # the bounds are active somewhere
+        assert bool((a[0][clamped] == 0).all())  # no feedback on clamped controls
+
+
+def test_non_pd_step_is_reported_by_both_step_rules():
+    from control.riccati import backward_pass
+
+    M, T, n = 2, 3, 1
+    F = torch.ones(M, T, n, n + 1, dtype=DT)
+    C = torch.zeros(M, T, n + 1, n + 1, dtype=DT)
+    C[:, :, 0, 0] = 1.0
+    C[0, :, 1, 1] = -1.0  # member 0: Q_uu < 0
+    C[1, :, 1, 1] = 1.0
+    c = torch.ones(M, T, n + 1, dtype=DT)
+    zeros = torch.zeros(M, n, dtype=DT), torch.zeros(M, n, n, dtype=DT)
+    warm = torch.zeros(M, T, 1, dtype=DT)
+    for fast in (True, False):
+        ok = backward_pass(F, c, C, *zeros, torch.zeros(M, dtype=DT), None, None, warm, fast)[4]
+        assert ok.tolist() == [False, True]
+
+
+def test_dtype_must_be_floating():
+    p = random_lq(0)
+    for bad in (torch.int64, torch.int32, torch.bool, "float64"):
+        with pytest.raises(TypeError, match="dtype must be a floating torch dtype"):
+            ilqr(p["dyn"], p["cost"], p["x0"], torch.zeros(5, 2), dtype=bad)
+
+
+def test_import_paths_give_the_same_solver():
+    import control
+    import control.ddp
+    from control.ilqr import ILQRResult
+    from control.ilqr import ilqr as ilqr_new
+
+    assert control.ilqr is ilqr_new is control.ddp.ilqr is ilqr
+    assert control.ILQRResult is ILQRResult is control.ddp.ILQRResult
+
+
+def test_numpy_dynamics_rollout_equals_torch_rollout():
+    # NumPy dynamics (numpy_function) are stepped on NumPy arrays in the rollouts; the solution
+    # must equal that of the same dynamics as a torch function (one control: bit for bit in
+    # the cases tried, asserted to 1e-12), and NaN states must still be caught.
+    dyn, cost, terminal = pendulum_problem()
+    npdyn = numpy_function(lambda xx, uu: dyn(torch.from_numpy(xx), torch.from_numpy(uu)).numpy())
+    assert callable(npdyn.numpy_fn)
+    g = torch.Generator().manual_seed(2)
+    u0 = torch.rand(4, 30, 1, generator=g, dtype=DT) * 4 - 2
+    kw = dict(terminal_cost=terminal, u_min=-2.0, u_max=2.0, max_iter=40)
+    kw["derivatives"] = "finite_difference"
+    x0 = torch.tensor([math.pi - 0.4, 0.0])
+    a = ilqr(dyn, cost, x0, u0, **kw)
+    b = ilqr(npdyn, cost, x0, u0, **kw)
+    assert a.status == b.status and a.iterations.tolist() == b.iterations.tolist()
+    torch.testing.assert_close(b.u, a.u, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(b.cost, a.cost, rtol=1e-12, atol=0)
+    # two controls, unbounded and bounded
+    p = random_lq(3)
+    np_lq = numpy_function(
+        lambda xx, uu: p["dyn"](torch.from_numpy(xx), torch.from_numpy(uu)).numpy()
+    )
+    for bounds in ({}, dict(u_min=-0.3, u_max=0.3)):
+        bounds["derivatives"] = "finite_difference"
+        ra = ilqr(
+            p["dyn"], p["cost"], p["x0"], torch.zeros(8, 2), terminal_cost=p["term"], **bounds
+        )
+        rb = ilqr(np_lq, p["cost"], p["x0"], torch.zeros(8, 2), terminal_cost=p["term"], **bounds)
+        torch.testing.assert_close(rb.u, ra.u, rtol=1e-10, atol=1e-10)
+
+    # NaN beyond x = 2 (as test_nan_region_gives_finite_result_and_status), NumPy dynamics
+    def nan_np(x, u):
+        nxt = x + u
+        return np.where(nxt > 2.0, np.nan, nxt)
+
+    r = ilqr(
+        numpy_function(nan_np),
+        lambda x, u: (x[:, 0] - 3.0) ** 2 + 0.01 * u[:, 0] ** 2,
+        torch.zeros(1),
+        torch.zeros(10, 1),
+        terminal_cost=lambda x: (x[:, 0] - 3) ** 2,
+        derivatives="finite_difference",
+    )
+    assert bool(torch.isfinite(r.x).all()) and float(r.x[0].max()) <= 2.0
+    assert "NaN/inf" in r.notes[0]
+
+
+def test_autodiff_of_a_numpy_function_raises():
+    dyn, cost, _ = pendulum_problem()
+    npdyn = numpy_function(lambda xx, uu: dyn(torch.from_numpy(xx), torch.from_numpy(uu)).numpy())
+    with pytest.raises(ValueError, match="dynamics is not differentiable by torch.autograd"):
+        ilqr(npdyn, cost, torch.zeros(2), torch.zeros(5, 1))
+    npcost = numpy_function(lambda xx, uu: (xx**2).sum(-1) + (uu**2).sum(-1))
+    with pytest.raises(ValueError, match="cost is not differentiable"):
+        ilqr(dyn, npcost, torch.zeros(2), torch.zeros(5, 1))

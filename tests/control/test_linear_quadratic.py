@@ -332,7 +332,7 @@ def test_non_positive_definite_quu_names_time_step(kind):
 
 
 # ---------------------------------------------------------------------------------------------
-# dlqr fast paths (control.riccati): accuracy against scipy, fallback, batching
+# dlqr fast paths (control.dare): accuracy against scipy, fallback, batching
 # ---------------------------------------------------------------------------------------------
 
 
@@ -341,7 +341,7 @@ def _scipy_dare(A, B, Q, R, N):
 
 
 def _rel_residual(A, B, Q, R, N, S):
-    """Independent relative DARE residual (scipy solve, not control.riccati's)."""
+    """Independent relative DARE residual (scipy solve, not control.dare's)."""
     N = np.zeros(B.shape) if N is None else N
     H = B.T @ S @ A + N.T
     res = Q + A.T @ S @ A - H.T @ np.linalg.solve(R + B.T @ S @ B, H) - S
@@ -368,7 +368,7 @@ def _ill_conditioned(rng, kind, n, m):
 @pytest.mark.parametrize("n, m", [(1, 1), (3, 1), (4, 2), (6, 3), (7, 2), (20, 5), (40, 10)])
 @pytest.mark.parametrize("with_cross", [False, True])
 def test_dare_fast_paths_match_scipy_on_random_systems(n, m, with_cross):
-    from control.riccati import dare_doubling, dare_qz
+    from control.dare import dare_doubling, dare_qz
 
     rng = np.random.default_rng(100 * n + m)
     for _ in range(3):
@@ -415,7 +415,7 @@ def test_dlqr_near_unit_circle_really_is_hard():
 
 def test_dlqr_falls_back_to_scipy_when_the_fast_path_fails(monkeypatch):
     import control.linear_quadratic as lq
-    from control.riccati import DoublingResult
+    from control.dare import DoublingResult
 
     rng = np.random.default_rng(11)
     small = _random_lti(rng, 3, 1)
@@ -442,7 +442,7 @@ def test_dlqr_method_scipy_is_scipy():
 
 
 def test_doubling_reports_non_convergence_without_a_stabilising_solution():
-    from control.riccati import dare_doubling, dare_qz
+    from control.dare import dare_doubling, dare_qz
 
     A, B, Q, R = np.diag([1.5, 0.5]), np.array([[0.0], [1.0]]), np.eye(2), np.eye(1)
     sol = dare_doubling(A, B, Q, R, None)
