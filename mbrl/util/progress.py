@@ -280,6 +280,8 @@ def _format_value(v: Any) -> str:
 
 
 def _format_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes, secs = divmod(int(seconds), 60)
