@@ -190,15 +190,14 @@ def _tasks(describe: bool) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from mbrl.util.plotting import group_runs, load_run_curves, plot_runs
+    from mbrl.util.plotting import plot_runs
 
     try:
-        png, svg = plot_runs(args.run_dirs, args.out, x=args.x, title=args.title)
-        groups = group_runs([load_run_curves(d) for d in args.run_dirs])
+        result = plot_runs(args.run_dirs, args.out, x=args.x, title=args.title)
     except (FileNotFoundError, ValueError) as exc:
         print(f"mbrl plot: {exc}", file=sys.stderr)
         return 2
-    for group in groups:
+    for group in result.groups:
         print(f"{group.label}: {len(group.runs)} run(s)")
-    print(f"wrote {png} and {svg}")
+    print(f"wrote {result.png} and {result.svg}")
     return 0

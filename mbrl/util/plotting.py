@@ -27,6 +27,7 @@ from mbrl.util.io import atomic_open
 __all__ = [
     "NON_SETTING_KEYS",
     "Band",
+    "PlotResult",
     "RunCurves",
     "RunGroup",
     "flatten_config",
@@ -157,6 +158,7 @@ class RunCurves:
             (NaN where the run did not log it).
         trial_holdout_mse: the model's holdout MSE after each trial (``trial.csv``).
         model_steps, model_holdout_mse: every training round (``model.csv``; empty if absent).
+        random_returns: returns of the random-policy episodes (``random.csv``; empty if absent).
     """
 
     run_dir: Path
@@ -168,6 +170,7 @@ class RunCurves:
     trial_holdout_mse: np.ndarray
     model_steps: np.ndarray
     model_holdout_mse: np.ndarray
+    random_returns: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any
 
 
 def load_run_curves(run_dir: str | Path) -> RunCurves:
-    """Read ``config.yaml``, ``trial.csv`` and (if present) ``model.csv`` of a run directory.
+    """Read ``config.yaml``, ``trial.csv`` and (if present) ``model.csv``, ``random.csv``.
 
     Raises ``FileNotFoundError`` naming the run directory and the missing file, and
     ``ValueError`` for a CSV without the ``trial``/``return``/``env_steps`` columns.
@@ -235,6 +238,8 @@ def load_run_curves(run_dir: str | Path) -> RunCurves:
     model = read_csv_columns(model_path) if model_path.is_file() else {}
     if "holdout_mse" not in model:
         model = {"step": np.empty(0), "holdout_mse": np.empty(0)}
+    random_path = run_dir / "random.csv"
+    random = read_csv_columns(random_path) if random_path.is_file() else {}
     return RunCurves(
         run_dir=run_dir,
         settings=flatten_config(config),
@@ -245,6 +250,7 @@ def load_run_curves(run_dir: str | Path) -> RunCurves:
         trial_holdout_mse=trial.get("holdout_mse", nan),
         model_steps=model["step"],
         model_holdout_mse=model["holdout_mse"],
+        random_returns=random.get("return", np.empty(0)),
     )
 
 
@@ -307,12 +313,13 @@ def plot_runs(
     x: str = "env_steps",
     title: str | None = None,
     ignore: frozenset[str] = NON_SETTING_KEYS,
-) -> tuple[Path, Path]:
+) -> PlotResult:
     """Compare run directories: return, model holdout MSE and planning time, one panel each.
 
     Runs that differ only in the ``ignore`` keys (seeds) form a group drawn as mean ± std; a
     group of one run is its plain curve. ``x`` is ``"env_steps"`` (curves interpolated onto the
-    union of the runs' step counts) or ``"trials"``.
+    union of the runs' step counts) or ``"trials"``. The mean return of each group's
+    random-policy episodes (``random.csv``), where present, is a dashed line.
 
     Args:
         run_dirs: run directories, each with ``config.yaml`` and ``trial.csv`` (``model.csv``
@@ -321,7 +328,7 @@ def plot_runs(
             (a ``.png`` or ``.svg`` suffix given here is replaced).
 
     Returns:
-        ``(png_path, svg_path)``.
+        the written paths and the groups.
     """
     if x not in X_AXES:
         raise ValueError(f"x: expected one of {', '.join(X_AXES)}, got {x!r}")
@@ -340,6 +347,8 @@ def plot_runs(
             _draw_group(ax, group, panel, x, color)
     for ax, panel in zip(axes, _PANELS, strict=True):
         _style_axis(ax, panel, x)
+    if any(run.random_returns.size for group in groups for run in group.runs):
+        axes[0].plot([], [], color="gray", linestyle="--", label="random policy (mean)")
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
@@ -353,7 +362,16 @@ def plot_runs(
         with atomic_open(target, "wb") as f:
             fig.savefig(f, format=fmt)
         written.append(target)
-    return written[0], written[1]
+    return PlotResult(png=written[0], svg=written[1], groups=tuple(groups))
+
+
+@dataclass(frozen=True)
+class PlotResult:
+    """What :func:`plot_runs` wrote (``png``, ``svg``) and the run ``groups`` it drew."""
+
+    png: Path
+    svg: Path
+    groups: tuple[RunGroup, ...]
 
 
 @dataclass(frozen=True)
@@ -393,6 +411,9 @@ def _draw_group(ax: Any, group: RunGroup, panel: _Panel, x: str, color: Any) -> 
     ax.plot(band.x, band.mean, color=color, label=label, marker="." if band.x.size < 30 else None)
     if n > 1:
         ax.fill_between(band.x, band.mean - band.std, band.mean + band.std, color=color, alpha=0.2)
+    random = [r for run in group.runs for r in run.random_returns if np.isfinite(r)]
+    if panel.name == "return" and random:
+        ax.axhline(float(np.mean(random)), color=color, linestyle="--", linewidth=1.0)
 
 
 def _style_axis(ax: Any, panel: _Panel, x: str) -> None:

@@ -34,6 +34,7 @@ def write_run(root, name, *, seed, planner="cem", returns=(1.0, 2.0, 3.0), steps
     model = ["step,timestamp,train_mse,holdout_mse", "10,0.0,0.9,2.0"]
     model += [f"{s},0.0,0.5,{1.0 / (i + 1)}" for i, s in enumerate(steps)]
     (run / "model.csv").write_text("\n".join(model) + "\n")
+    (run / "random.csv").write_text("step,timestamp,return,length,env_steps\n0,0.0,-1.0,10,10\n")
     return run
 
 
@@ -56,6 +57,7 @@ def test_seeds_of_one_setting_form_a_group(four_runs):
         ["icem-0", "icem-1"],
     ]
     assert "seed" not in groups[0].settings and groups[0].settings["planner.horizon"] == 5
+    np.testing.assert_array_equal(groups[0].runs[0].random_returns, [-1.0])
     # one setting only: the label is the task
     same = group_runs([load_run_curves(d) for d in four_runs[::2]])
     assert len(same) == 1 and same[0].label == "pendulum-swingup" and len(same[0].runs) == 2
@@ -87,7 +89,9 @@ def test_band_interpolates_steps_inside_each_run_only():
 
 @pytest.mark.parametrize("x", ["env_steps", "trials"])
 def test_plot_runs_writes_png_and_svg(four_runs, tmp_path, x):
-    png, svg = plot_runs(four_runs, tmp_path / "out" / "cmp.png", x=x, title="t")
+    result = plot_runs(four_runs, tmp_path / "out" / "cmp.png", x=x, title="t")
+    png, svg = result.png, result.svg
+    assert [len(g.runs) for g in result.groups] == [2, 2]
     assert png == tmp_path / "out" / "cmp.png" and svg == tmp_path / "out" / "cmp.svg"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = svg.read_text()
