@@ -1,8 +1,8 @@
 """Every script in examples/ runs in its quick mode, so no example drifts from the API.
 
 Each script runs in a subprocess (as a user runs it), on one thread, in a temporary working
-directory (run directories go there). A new example is picked up by the glob and must accept
-``--quick``; extra cases (other modes of one script) go in :data:`EXTRA_CASES`.
+directory (run directories go there). A new example is picked up by the glob and runs with
+``--quick`` unless :data:`CASES` gives it other flag sets (e.g. a second mode of one script).
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-EXTRA_CASES = {"mcts_discrete.py": [["--quick", "--learned"]]}
-"""Further flag sets per script, beside the plain ``--quick`` run every script gets."""
+DEFAULT_FLAGS = ["--quick"]
+CASES = {"mcts_discrete.py": [["--quick"], ["--quick", "--learned"]]}
+"""The flag sets a script runs with, one test each, where not just :data:`DEFAULT_FLAGS`."""
 TIMEOUT_S = 180  # a quick run takes seconds; the margin is for a loaded 2-core machine
 
 
 def _cases() -> list:
     cases = []
     for script in EXAMPLES:
-        for flags in [["--quick"], *EXTRA_CASES.get(script.name, [])]:
-            cases.append(pytest.param(script, flags, id=" ".join([script.stem, *flags[1:]])))
+        for flags in CASES.get(script.name, [DEFAULT_FLAGS]):
+            cases.append(pytest.param(script, flags, id=" ".join([script.stem, *flags])))
     return cases
 
 
-def test_every_extra_case_names_an_example():
-    assert {p.name for p in EXAMPLES} >= set(EXTRA_CASES)
+def test_every_case_names_an_example():
+    assert {p.name for p in EXAMPLES} >= set(CASES)
     assert len(EXAMPLES) >= 5
 
 
