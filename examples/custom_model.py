@@ -8,6 +8,7 @@ result is compared with MPC through the true dynamics and with random actions.
 
     python examples/custom_model.py              # ~1 minute on 2 CPU cores
     python examples/custom_model.py --steps 200 --data 20000 --seed 1
+    python examples/custom_model.py --quick       # a smoke run in seconds (the test suite's)
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from mbrl.agents import MPCAgent
 from mbrl.data import collect_episode
 from mbrl.planning import CEMConfig, make_planner
 from mbrl.util.seeding import seed_everything
+
+QUICK = {"data": 500, "epochs": 3, "steps": 10, "horizon": 5, "population": 32}
+"""``--quick``: a smoke run in seconds; settings given explicitly are kept."""
 
 
 class PendulumMLP(nn.Module):
@@ -95,7 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--steps", type=int, default=100, help="episode steps (task max 200)")
     parser.add_argument("--horizon", type=int, default=20)
+    parser.add_argument("--population", type=int, default=200, help="CEM samples per iteration")
+    parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:  # shrink what was left at its default
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
 
     np_rng, gen = seed_everything(args.seed)
     task = envs.get_task("pendulum-swingup")
@@ -110,8 +120,8 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = CEMConfig(
         horizon=args.horizon,
-        population=200,
-        num_elites=20,
+        population=args.population,
+        num_elites=max(2, args.population // 10),
         iterations=4,
         num_particles=1,
     )

@@ -9,6 +9,7 @@ task's true dynamics.
     python examples/ilqr_mpc_learned_model.py                 # pendulum swing-up, ~2-3 min
     python examples/ilqr_mpc_learned_model.py --trials 5 --steps 200
     python examples/ilqr_mpc_learned_model.py --task cartpole-swingup --horizon 30 --trials 6
+    python examples/ilqr_mpc_learned_model.py --quick   # a smoke run in seconds
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from mbrl.agents import MPCAgent
 from mbrl.algorithms.pets import load_pets_config, run_pets
 from mbrl.data import collect_episode
 from mbrl.planning import ILQRConfig, make_planner
+
+QUICK = {"trials": 1, "steps": 10, "horizon": 5, "iterations": 2}
+"""``--quick``: a smoke run in seconds; settings given explicitly are kept."""
+QUICK_MODEL = [
+    "initial_random_episodes=1",
+    "model.num_members=2",
+    "model.num_elites=2",
+    "model.hidden=16",
+    "model.max_epochs=2",
+]
+"""``--quick``: a tiny ensemble."""
 
 
 def true_dynamics_return(task_name: str, horizon: int, iters: int, steps: int, seed: int) -> float:
@@ -44,7 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=10, help="iLQR iterations per step")
     parser.add_argument("--run-root", default="runs")
+    parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:  # shrink what was left at its default
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
 
     cfg = load_pets_config(
         args.task,
@@ -57,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             f"planner.horizon={args.horizon}",
             f"planner.max_iter={args.iterations}",
             f"run_root={args.run_root}",
+            *(QUICK_MODEL if args.quick else []),
         ],
     )
     result = run_pets(cfg)

@@ -6,6 +6,7 @@ the planner is the simulator's ``[qpos, qvel]``.
 
     python examples/ilqr_mpc_mujoco.py                       # InvertedPendulum-v5 and Reacher-v5
     python examples/ilqr_mpc_mujoco.py --env InvertedPendulum-v5 --steps 1000
+    python examples/ilqr_mpc_mujoco.py --quick               # 10 steps each (smoke test)
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import torch
 
 from control.mujoco_model import MuJoCoDynamics
 from control.receding_horizon import RecedingHorizonILQR
+
+QUICK_STEPS = 10
+"""``--quick``: episode length cap unless ``--steps`` is given."""
 
 
 def pendulum_cost(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -91,13 +95,16 @@ def run(env_id: str, steps: int | None, seed: int) -> float:
     return total
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", action="append", help="Gymnasium id (repeatable)")
     parser.add_argument("--steps", type=int, default=None, help="episode length cap")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps per task")
+    args = parser.parse_args(argv)
+    if args.quick and args.steps is None:
+        args.steps = QUICK_STEPS
     for env_id in args.env or ["InvertedPendulum-v5", "Reacher-v5"]:
         run(env_id, args.steps, args.seed)
 

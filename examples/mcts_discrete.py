@@ -12,6 +12,7 @@ the track; an episode is capped at 500 steps here.
     python examples/mcts_discrete.py                     # true model, 100 steps (~1 min)
     python examples/mcts_discrete.py --steps 500 --simulations 100
     python examples/mcts_discrete.py --learned --trials 3
+    python examples/mcts_discrete.py --quick [--learned] # a smoke run in seconds
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ from mbrl.data import collect_episode
 from mbrl.planning import MCTSConfig, make_planner
 
 TASK = "cartpole-discrete"
+QUICK = {"steps": 10, "trials": 1, "simulations": 8, "horizon": 4, "rollout_horizon": 5}
+"""``--quick``: a smoke run in seconds; settings given explicitly are kept."""
+QUICK_MODEL = [
+    "initial_random_steps=20",
+    "model.num_members=2",
+    "model.num_elites=2",
+    "model.hidden=16",
+    "model.max_epochs=2",
+]
+"""``--quick --learned``: little random data and a tiny ensemble."""
 
 
 def true_model_episode(args: argparse.Namespace) -> None:
@@ -67,6 +78,7 @@ def learned_model_pets(args: argparse.Namespace) -> None:
             "initial_random_steps=200",
             "model.hidden=64",
             "model.batch_size=64",
+            *(QUICK_MODEL if args.quick else []),
             "planner.name=mcts",
             f"planner.horizon={args.horizon}",
             f"planner.simulations={args.simulations}",
@@ -90,7 +102,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--horizon", type=int, default=10, help="tree depth")
     parser.add_argument("--rollout-horizon", type=int, default=20, help="leaf rollout length")
     parser.add_argument("--run-root", default="runs", help="run directory root (--learned)")
+    parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:  # shrink what was left at its default
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
     if args.learned:
         learned_model_pets(args)
     else:

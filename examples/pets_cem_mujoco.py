@@ -7,6 +7,7 @@ so that it finishes in minutes on a laptop CPU; ``--full`` runs the preset as it
     python examples/pets_cem_mujoco.py --task inverted-pendulum --trials 5
     python examples/pets_cem_mujoco.py --full planner.name=icem # any PETSConfig override
     python examples/pets_cem_mujoco.py --task halfcheetah --full device=cuda
+    python examples/pets_cem_mujoco.py --quick                  # a smoke run in seconds
 
 Every run writes a run directory (config.yaml, metrics.csv, checkpoints, learning curve).
 """
@@ -20,6 +21,22 @@ from mbrl.algorithms.pets import load_pets_config, run_pets
 SHORT = {"num_trials": 5}
 """Overrides applied unless ``--full`` is given."""
 
+QUICK = {
+    "num_trials": 1,
+    "trial_length": 10,
+    "initial_random_episodes": 1,
+    "model.num_members": 2,
+    "model.num_elites": 2,
+    "model.hidden": 16,
+    "model.max_epochs": 2,
+    "planner.horizon": 5,
+    "planner.population": 16,
+    "planner.num_elites": 4,
+    "planner.iterations": 2,
+    "planner.num_particles": 2,
+}
+"""``--quick``: a smoke run in seconds (applied before ``--trials`` and the overrides)."""
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run PETS on ``--task`` and print the return of every trial."""
@@ -29,10 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full", action="store_true", help="run the preset unshortened")
     parser.add_argument("--run-root", default="runs")
+    parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="PETSConfig overrides")
     args = parser.parse_args(argv)
 
     overrides = [] if args.full else [f"{k}={v}" for k, v in SHORT.items()]
+    if args.quick:
+        overrides += [f"{k}={v}" for k, v in QUICK.items()]
     if args.trials is not None:
         overrides.append(f"num_trials={args.trials}")
     overrides += [f"seed={args.seed}", f"run_root={args.run_root}", *args.overrides]

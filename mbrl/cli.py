@@ -7,6 +7,7 @@ no algorithm imports this module. Each algorithm command takes the same options:
     mbrl pets --preset path/to/my.yaml --run-root /data/runs
     mbrl resume runs/pets-cartpole-swingup-20261202-101500  # continue a stopped run
     mbrl demo                                               # = mbrl pets --preset demo
+    mbrl plot runs/pets-* --out compare                     # compare runs: compare.png, .svg
 
 A bad setting, task, device or run folder ends with one line ``mbrl <command>: ...`` and exit
 code 2, before any run directory is made.
@@ -72,7 +73,7 @@ DEMO_PRESET = "demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser: one sub-command per algorithm, plus resume, demo and tasks."""
+    """The top-level parser: one sub-command per algorithm, plus resume, demo, tasks and plot."""
     parser = argparse.ArgumentParser(prog="mbrl", description="Model-based RL and control.")
     parser.add_argument("--version", action="version", version=f"mbrl {mbrl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
@@ -92,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p = sub.add_parser("tasks", help="list the registered tasks")
     p.add_argument("--describe", action="store_true", help="add each task's description")
+    p = sub.add_parser(
+        "plot",
+        help="compare runs: return, model loss and planning time; seeds as mean ± std",
+        description="Overlay the learning curves of run directories. Runs whose config.yaml "
+        "differ only in seed are drawn as one mean ± std band. Writes OUT.png and OUT.svg.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("--out", default="curves", help="output path without suffix (default: curves)")
+    p.add_argument(
+        "--x", default="env_steps", choices=["env_steps", "trials"], help="x axis (env_steps)"
+    )
+    p.add_argument("--title", default=None, help="figure title")
     return parser
 
 
@@ -107,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command == "tasks":
         return _tasks(args.describe)
+    if args.command == "plot":
+        return _plot(args)
     try:
         if args.command == "resume":
             info = read_run_info(args.run_dir)
@@ -184,3 +199,17 @@ def _tasks(describe: bool) -> int:
     if not rows:
         print("(no tasks registered)")
     return 1 if failures else 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from mbrl.util.plotting import plot_runs
+
+    try:
+        result = plot_runs(args.run_dirs, args.out, x=args.x, title=args.title)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mbrl plot: {exc}", file=sys.stderr)
+        return 2
+    for group in result.groups:
+        print(f"{group.label}: {len(group.runs)} run(s)")
+    print(f"wrote {result.png} and {result.svg}")
+    return 0
