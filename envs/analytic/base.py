@@ -68,8 +68,8 @@ class AnalyticEnv(gym.Env[np.ndarray, np.ndarray]):
                 act = act.reshape(shape)
             else:
                 raise ValueError(f"action: expected shape {shape}, got {act.shape}")
-        if np.isnan(act).any():
-            raise ValueError("action: contains NaN")
+        if not np.isfinite(act).all():
+            raise ValueError(f"action: expected finite values, got {act.tolist()}")
         next_state, reward, terminated = self._transition(self._state, act)
         self._state = np.asarray(next_state, dtype=np.float64)
         return self._state.copy(), float(reward), bool(terminated), False, {}

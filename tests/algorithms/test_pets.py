@@ -260,3 +260,22 @@ def test_demo_is_the_demo_preset_through_pets(tmp_path, capsys):
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and (runs[0] / "plots" / "learning_curve.png").is_file()
     assert runs[0].name.startswith("demo-pets-reacher")
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("num_trials=-1", "num_trials"),
+        ("model.hidden=-3", "hidden"),
+        ("model.num_elites=9", "num_elites"),
+        ("planner.population=0", "population"),
+        ("device=cuda:3", "device"),
+        ("task=nope", "task"),
+        ("trial_length=2", "trial_length"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys, override, match):
+    code = cli_main(["pets", *TINY, f"run_root={tmp_path}", override])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mbrl pets: ") and err.count("\n") == 1 and match in err
+    assert list(tmp_path.iterdir()) == []

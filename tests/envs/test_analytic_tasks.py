@@ -473,3 +473,12 @@ def test_initial_states() -> None:
 def test_gymnasium_env_checker(env_id: str) -> None:
     """Gymnasium's own API checker (reset/step signatures, seeding determinism, spaces)."""
     check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", ["pendulum-swingup", "cartpole-swingup", "linear"])
+def test_non_finite_actions_are_refused_like_the_mujoco_tasks(name, bad):
+    env = envs.make(name)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action: expected finite values"):
+        env.step(np.full(env.action_space.shape, bad))
