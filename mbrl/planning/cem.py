@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.task import Task
 from mbrl.planning.base import (
     BestTracker,
     PlanResult,
@@ -180,6 +179,7 @@ class CEMConfig(SamplingPlannerConfig):
     """
 
     name: str = "cem"
+    planner_class = CEMPlanner
     population: int = default_of(CEMPlanner, "population")
     num_elites: int = default_of(CEMPlanner, "num_elites")
     iterations: int = default_of(CEMPlanner, "iterations")
@@ -191,18 +191,4 @@ class CEMConfig(SamplingPlannerConfig):
         super().__post_init__()
         check_cem_settings(
             self.population, self.num_elites, self.iterations, self.alpha, self.init_std
-        )
-
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> CEMPlanner:
-        return CEMPlanner(
-            objective,
-            self.horizon,
-            task.action_low,
-            task.action_high,
-            population=self.population,
-            num_elites=self.num_elites,
-            iterations=self.iterations,
-            alpha=self.alpha,
-            init_std=self.init_std,
-            return_mean_elites=self.return_mean_elites,
         )

@@ -28,7 +28,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -225,9 +225,17 @@ class SamplingPlannerConfig(PlannerConfig):
         )
         return self.create_sampler(objective, task)
 
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> Planner:
-        """Build the planner around its sequence ``objective``."""
-        raise NotImplementedError
+    #: the planner class; its keyword arguments are this config's own fields
+    planner_class: ClassVar[type[Planner]]
+
+    def create_sampler(self, objective: SequenceObjective, task: Task, **extra: Any) -> Planner:
+        """Build :attr:`planner_class` around its sequence ``objective``: the planner-specific
+        fields (those not in :class:`SamplingPlannerConfig`) are its keyword arguments."""
+        shared = {f.name for f in dataclasses.fields(SamplingPlannerConfig)}
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        settings = {k: v for k, v in own.items() if k not in shared}
+        low, high = task.action_low, task.action_high
+        return self.planner_class(objective, self.horizon, low, high, **settings, **extra)
 
 
 def planner_config(name: str, **settings: Any) -> PlannerConfig:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.task import Task
 from mbrl.planning.base import BestTracker, PlanResult, SamplingPlanner, randn
 from mbrl.planning.cem import check_bool, check_cem_settings, mean_result
 from mbrl.planning.config import SamplingPlannerConfig
@@ -193,6 +192,7 @@ class ICEMConfig(SamplingPlannerConfig):
     """
 
     name: str = "icem"
+    planner_class = ICEMPlanner
     population: int = default_of(ICEMPlanner, "population")
     num_elites: int = default_of(ICEMPlanner, "num_elites")
     iterations: int = default_of(ICEMPlanner, "iterations")
@@ -207,21 +207,4 @@ class ICEMConfig(SamplingPlannerConfig):
         super().__post_init__()
         check_cem_settings(
             self.population, self.num_elites, self.iterations, self.alpha, self.init_std
-        )
-
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> ICEMPlanner:
-        return ICEMPlanner(
-            objective,
-            self.horizon,
-            task.action_low,
-            task.action_high,
-            population=self.population,
-            num_elites=self.num_elites,
-            iterations=self.iterations,
-            alpha=self.alpha,
-            init_std=self.init_std,
-            noise_beta=self.noise_beta,
-            keep_elites_fraction=self.keep_elites_fraction,
-            population_decay=self.population_decay,
-            return_mean_elites=self.return_mean_elites,
         )

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.task import Task
 from mbrl.planning.base import (
     PlanResult,
     SamplingPlanner,
@@ -130,6 +129,7 @@ class MPPIConfig(SamplingPlannerConfig):
     """
 
     name: str = "mppi"
+    planner_class = MPPIPlanner
     population: int = default_of(MPPIPlanner, "population")
     iterations: int = default_of(MPPIPlanner, "iterations")
     temperature: float = default_of(MPPIPlanner, "temperature")
@@ -143,16 +143,3 @@ class MPPIConfig(SamplingPlannerConfig):
             raise ValueError(f"temperature: expected > 0, got {self.temperature}")
         if not self.noise_std > 0:
             raise ValueError(f"noise_std: expected > 0, got {self.noise_std}")
-
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> MPPIPlanner:
-        return MPPIPlanner(
-            objective,
-            self.horizon,
-            task.action_low,
-            task.action_high,
-            population=self.population,
-            iterations=self.iterations,
-            temperature=self.temperature,
-            noise_std=self.noise_std,
-            normalize_returns=self.normalize_returns,
-        )

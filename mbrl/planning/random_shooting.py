@@ -81,6 +81,7 @@ class RandomShootingConfig(SamplingPlannerConfig):
     """
 
     name: str = "random"
+    planner_class = RandomShootingPlanner
     population: int = default_of(RandomShootingPlanner, "population")
 
     supports_discrete = True
@@ -89,12 +90,7 @@ class RandomShootingConfig(SamplingPlannerConfig):
         super().__post_init__()
         self.check_positive("population")
 
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> RandomShootingPlanner:
-        return RandomShootingPlanner(
-            objective,
-            self.horizon,
-            task.action_low,
-            task.action_high,
-            population=self.population,
-            num_actions=task.num_actions,
-        )
+    def create_sampler(
+        self, objective: SequenceObjective, task: Task, **extra: object
+    ) -> RandomShootingPlanner:
+        return super().create_sampler(objective, task, num_actions=task.num_actions, **extra)
