@@ -24,6 +24,12 @@ and rewards read NaN (so their returns are NaN and planners score them ``-inf``)
 their last finite state instead (so ``DynamicsModel.predict`` never sees NaN input from a
 rollout), and ``diverged`` flags them. The other particles are not affected.
 
+A plain callable model may also offer ``rollout_open_loop(obs0 (B, obs_dim), actions (B, H,
+act_dim)) -> (B, H + 1, obs_dim)`` (e.g. :class:`mbrl.models.simulator_model.SimulatorModel`:
+one ``mujoco.rollout`` call for the whole horizon). Open-loop rollouts then take it once instead
+of calling the model every step; rewards, termination and divergence are handled as on the
+step-by-step path (tested equal).
+
 A plain callable model's output is checked every step (a tensor of floating dtype and shape
 ``(B, obs_dim)``, the shape of ``obs``); so are the reward and termination functions' (``(B,)``)
 and an ensemble's ``sample`` (``(E, N, obs_dim)``).
