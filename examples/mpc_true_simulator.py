@@ -44,7 +44,9 @@ def planner_settings(args: argparse.Namespace) -> dict:
     if args.planner in ("cem", "icem"):
         settings["num_elites"] = max(1, args.population // 8)
     if args.planner == "predictive_sampling":
-        settings.update(num_knots=args.knots, noise_std=args.noise_std)
+        settings.update(
+            num_knots=args.knots, noise_std=args.noise_std, interpolation=args.interpolation
+        )
     if args.planner == "mppi":
         settings.update(normalize_returns=True, temperature=0.5)
     return settings
@@ -83,6 +85,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--knots", type=int, default=4, help="predictive sampling: spline knots")
     p.add_argument("--noise-std", type=float, default=0.1, help="predictive sampling")
+    p.add_argument("--interpolation", default="zero", help="predictive sampling: zero, linear")
     p.add_argument("--nthread", type=int, default=1, help="threads of mujoco.rollout")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
