@@ -18,6 +18,12 @@ Timings alternate between the paths within each repeat.  On a loaded machine the
 * ``mj_step``    -- a Python loop over rows and actions of ``mj_step(nstep=frame_skip)`` on one
   ``MjData`` (:meth:`MuJoCoSimulator.rollout_sequential`, the reference).
 
+Through the planner (``--planner-batch``, one thread): the same ``B x H`` sequences scored as a
+sampling planner scores them, ``ModelEnv(SimulatorModel).rollout_returns`` (one
+``mujoco.rollout`` of single substeps, the task's observation of every step, its reward and
+termination), and a whole ``CEMPlanner.plan`` of one iteration over ``B`` sequences (sampling,
+scoring, elite refit), against ``raw`` on the same work.
+
 Also the Jacobians of :class:`control.mujoco_model.MuJoCoDynamics` (``mjd_transitionFD`` chained
 over ``frame_skip``) for ``--jac-batch`` rows: sequential loop vs the thread-parallel path.
 Prints simulator steps per second and the ratio to ``raw``.
@@ -34,9 +40,14 @@ import gymnasium as gym
 import mujoco
 import mujoco.rollout
 import numpy as np
+import torch
 
 from control.mujoco_model import MuJoCoDynamics
 from control.mujoco_rollout import MuJoCoSimulator, read_physics_state
+from envs import get_task
+from mbrl.models.model_env import ModelEnv
+from mbrl.models.simulator_model import PhysicsStateObservation, SimulatorModel
+from mbrl.planning import CEMConfig, make_planner
 
 
 def interleaved_best(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -119,6 +130,42 @@ def bench_rollouts(env: gym.Env, B: int, H: int, nthread: int, repeats: int) -> 
     return times
 
 
+def bench_planner(env_id: str, B: int, H: int, repeats: int) -> dict[str, float]:
+    """Seconds per call: ``raw`` mujoco.rollout, planner ``scoring`` and one CEM ``plan``."""
+    task = get_task(env_id)
+    model = SimulatorModel(task)
+    view = model.planning_task(task)
+    env = PhysicsStateObservation(task.make_env())
+    z, _ = env.reset(seed=0)
+    z0 = torch.as_tensor(z).repeat(B, 1)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(task.action_low, task.action_high, size=(B, H, task.act_dim))
+    acts = torch.as_tensor(actions)
+    fs = model.frame_skip
+    m = model.sim.model
+    control = np.ascontiguousarray(np.repeat(actions, fs, axis=1))
+    out = np.empty((B, H * fs, model.nstate))
+    pool = mujoco.rollout.Rollout(nthread=0)
+    datas = [mujoco.MjData(m)]
+    state0 = np.ascontiguousarray(z0[:, : model.nstate].numpy())
+    menv = ModelEnv(model, view)
+    cfg = CEMConfig(horizon=H, population=B, num_elites=max(1, B // 10), iterations=1)
+    planner = make_planner(cfg, model, task)
+    gen = torch.Generator().manual_seed(0)
+    times = interleaved_best(
+        {
+            "raw": lambda: pool.rollout(m, datas, state0, control, state=out),
+            "scoring": lambda: menv.rollout_returns(z0, acts),
+            "cem_plan": lambda: planner.plan(z0[0], generator=gen),
+        },
+        repeats,
+    )
+    pool.close()
+    model.close()
+    env.close()
+    return times
+
+
 def bench_jacobians(env: gym.Env, B: int, nthread: int, repeats: int) -> dict[str, float]:
     """Seconds per call of the sequential and the threaded transitionFD Jacobians."""
     md = MuJoCoDynamics.from_env(env, nthread=nthread)
@@ -147,6 +194,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--jac-batch", type=int, default=50, help="0: skip the Jacobians")
+    p.add_argument("--planner-batch", type=int, default=200, help="0: skip the planner path")
     a = p.parse_args()
     env = gym.make(a.env)
     fs = env.unwrapped.frame_skip
@@ -167,6 +215,15 @@ def main() -> None:
             f"  threads={nthread} wrapper work outside mujoco.rollout {1e3 * wrapper:.2f} ms -> "
             f"simulator >= {t['raw'] / (t['raw'] + wrapper):.1%} of raw at this raw time"
         )
+    if a.planner_batch > 0:
+        n = a.planner_batch * a.horizon * fs
+        print(f"Through the planner (threads=1): B={a.planner_batch}, H={a.horizon} -> {n} steps")
+        t = bench_planner(a.env, a.planner_batch, a.horizon, a.repeats)
+        for name, sec in t.items():
+            print(
+                f"  {name:<10} {1e3 * sec:9.2f} ms  {n / sec / 1e3:9.1f} k steps/s  "
+                f"({t['raw'] / sec:6.1%} of raw)"
+            )
     rk4 = env.unwrapped.model.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
     if a.jac_batch > 0 and not rk4:
         nfd = a.jac_batch * fs

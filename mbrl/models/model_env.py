@@ -24,6 +24,12 @@ and rewards read NaN (so their returns are NaN and planners score them ``-inf``)
 their last finite state instead (so ``DynamicsModel.predict`` never sees NaN input from a
 rollout), and ``diverged`` flags them. The other particles are not affected.
 
+A plain callable model may also offer ``rollout_open_loop(obs0 (B, obs_dim), actions (B, H,
+act_dim)) -> (B, H + 1, obs_dim)`` (e.g. :class:`mbrl.models.simulator_model.SimulatorModel`:
+one ``mujoco.rollout`` call for the whole horizon). Open-loop rollouts then take it once instead
+of calling the model every step; rewards, termination and divergence are handled as on the
+step-by-step path (tested equal).
+
 A plain callable model's output is checked every step (a tensor of floating dtype and shape
 ``(B, obs_dim)``, the shape of ``obs``); so are the reward and termination functions' (``(B,)``)
 and an ensemble's ``sample`` (``(E, N, obs_dim)``).
@@ -343,6 +349,25 @@ class ModelEnv:
         groups = self.model.num_members if perm is not None else 1
         return _Run(obs0, int(horizon), b, perm, groups, member)
 
+    def _open_loop(self, obs0: Tensor, actions: Tensor | None) -> Tensor | None:
+        """States ``(B, H + 1, obs_dim)`` from the model's own open-loop rollout, or None.
+
+        A plain callable model with a ``rollout_open_loop(obs0 (B, obs_dim), actions (B, H,
+        act_dim)) -> (B, H + 1, obs_dim)`` method (e.g. :class:`SimulatorModel`, one
+        ``mujoco.rollout`` call) is rolled out once for the whole horizon; the step loop then
+        reads its states instead of calling the model. Termination freezing, divergence
+        masking and rewards are applied exactly as on the step-by-step path, so the rollout is
+        the same (a terminated or diverged row's model output is discarded on both paths).
+        """
+        fast = getattr(self.model, "rollout_open_loop", None)
+        if actions is None or self.is_ensemble or fast is None:
+            return None
+        out = fast(obs0, actions)
+        want = (obs0.shape[0], actions.shape[1] + 1, obs0.shape[1])
+        if not (isinstance(out, Tensor) and out.shape == want and out.is_floating_point()):
+            raise _bad_output("model.rollout_open_loop", out, "(B, H + 1, obs_dim)", want)
+        return out
+
     def _steps(
         self,
         run: _Run,
@@ -369,11 +394,15 @@ class ModelEnv:
         any_diverged = False
         obs = run.obs0
         nan = torch.tensor(float("nan"), dtype=obs.dtype, device=obs.device)
+        planned = self._open_loop(obs, actions)
         for t in range(run.horizon):
             act = actions[:, t] if actions is not None else policy(obs)  # type: ignore[misc]
             if run.perm is not None:
                 next_obs, learned = self._grouped_step(obs, act, generator)
                 reward = self._reward(obs, act, next_obs, learned)
+            elif planned is not None:
+                next_obs = planned[:, t + 1]
+                reward = self._reward(obs, act, next_obs, None)
             else:
                 next_obs, reward = self.step(obs, act, generator)
             term = self.termination_fn(obs, act, next_obs)

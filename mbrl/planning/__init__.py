@@ -3,7 +3,8 @@
 Every planner implements :class:`Planner.plan(obs, init_actions=None, generator=None)
 <mbrl.planning.base.Planner.plan>` and returns a :class:`PlanResult`. Each planner has its own
 config beside it (:class:`CEMConfig`, :class:`ICEMConfig`, :class:`MPPIConfig`,
-:class:`RandomShootingConfig`, :class:`MCTSConfig`, :class:`ILQRConfig`); build the planner with
+:class:`RandomShootingConfig`, :class:`MCTSConfig`, :class:`ILQRConfig`,
+:class:`PredictiveSamplingConfig`); build the planner with
 :func:`make_planner`, or pick a config by name with :func:`planner_config`.
 """
 
@@ -21,6 +22,10 @@ from mbrl.planning.ilqr_planner import ILQRConfig, ILQRPlanner
 from mbrl.planning.mcts import MCTSConfig, MCTSPlanner
 from mbrl.planning.mppi import MPPIConfig, MPPIPlanner
 from mbrl.planning.objective import OBJECTIVES, SequenceObjective
+from mbrl.planning.predictive_sampling import (
+    PredictiveSamplingConfig,
+    PredictiveSamplingPlanner,
+)
 from mbrl.planning.random_shooting import RandomShootingConfig, RandomShootingPlanner
 
 __all__ = [
@@ -39,6 +44,8 @@ __all__ = [
     "PlanResult",
     "Planner",
     "PlannerConfig",
+    "PredictiveSamplingConfig",
+    "PredictiveSamplingPlanner",
     "RandomShootingConfig",
     "RandomShootingPlanner",
     "SamplingPlanner",

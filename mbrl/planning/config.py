@@ -5,9 +5,9 @@ Each planner has its own config, defined beside the planner (``CEMConfig`` in
 
 * :class:`PlannerConfig` (every planner): ``name``, ``horizon``, ``use_learned_reward``,
   ``obs_cost_weights``;
-* :class:`SamplingPlannerConfig` (random shooting, CEM, iCEM, MPPI): the particle rollouts and how
-  they are scored (``num_particles``, ``propagation``, ``objective``, ``risk_beta``,
-  ``discount``, ``precision``).
+* :class:`SamplingPlannerConfig` (random shooting, CEM, iCEM, MPPI, predictive sampling): the
+  particle rollouts and how they are scored (``num_particles``, ``propagation``,
+  ``objective``, ``risk_beta``, ``discount``, ``precision``).
 
 A config accepts only the keys its planner reads, and takes every default from the signature of
 the class it builds (:func:`mbrl.util.config.default_of`), so the config and the class cannot
@@ -40,7 +40,15 @@ from mbrl.util.config import ConfigError, config_from_dict, default_of
 
 Tensor = torch.Tensor
 Model = Callable[[Tensor, Tensor], Tensor] | EnsembleModel
-PLANNERS: tuple[str, ...] = ("random", "cem", "icem", "mppi", "mcts", "ilqr")
+PLANNERS: tuple[str, ...] = (
+    "random",
+    "cem",
+    "icem",
+    "mppi",
+    "mcts",
+    "ilqr",
+    "predictive_sampling",
+)
 
 __all__ = [
     "PLANNERS",
@@ -84,6 +92,7 @@ class PlannerConfig:
         from mbrl.planning.ilqr_planner import ILQRConfig
         from mbrl.planning.mcts import MCTSConfig
         from mbrl.planning.mppi import MPPIConfig
+        from mbrl.planning.predictive_sampling import PredictiveSamplingConfig
         from mbrl.planning.random_shooting import RandomShootingConfig
 
         return {
@@ -93,6 +102,7 @@ class PlannerConfig:
             "mppi": MPPIConfig,
             "mcts": MCTSConfig,
             "ilqr": ILQRConfig,
+            "predictive_sampling": PredictiveSamplingConfig,
         }
 
     def __post_init__(self) -> None:
@@ -274,7 +284,10 @@ def make_planner(cfg: PlannerConfig, model: Model, task: Task) -> Planner:
         cfg: a planner's config (``CEMConfig``, ..., or :func:`planner_config`).
         model: a callable ``(obs (B, obs_dim), act (B, act_dim)) -> next_obs (B, obs_dim)``
             (e.g. ``task.dynamics_fn`` or a user ``torch.nn.Module``) or an ensemble
-            (:class:`mbrl.models.model_env.EnsembleModel`, e.g. ``mbrl.models.DynamicsModel``).
+            (:class:`mbrl.models.model_env.EnsembleModel`, e.g. ``mbrl.models.DynamicsModel``),
+            or :class:`mbrl.models.simulator_model.SimulatorModel` (the true MuJoCo simulator;
+            anything with ``planning_task(task) -> Task``: the planner then uses that view of
+            ``task``, and ``plan`` takes the model's planning state).
         task: supplies reward/termination functions and action bounds.
 
     Returns:
@@ -294,4 +307,7 @@ def make_planner(cfg: PlannerConfig, model: Model, task: Task) -> Planner:
                 "model's learned reward (set use_learned_reward=False or drop the weights)"
             )
         task = shaped_task(task, cfg.obs_cost_weights)
+    planning_task = getattr(model, "planning_task", None)
+    if planning_task is not None:  # e.g. SimulatorModel: the task's view over its states
+        task = planning_task(task)
     return cfg.create(model, task, learned)

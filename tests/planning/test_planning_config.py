@@ -24,6 +24,7 @@ from mbrl.planning import (
     MPPIPlanner,
     Planner,
     PlannerConfig,
+    PredictiveSamplingPlanner,
     RandomShootingPlanner,
     SamplingPlannerConfig,
     SequenceObjective,
@@ -39,6 +40,7 @@ CLASSES = {
     "mppi": MPPIPlanner,
     "mcts": MCTSPlanner,
     "ilqr": ILQRPlanner,
+    "predictive_sampling": PredictiveSamplingPlanner,
 }
 
 
@@ -49,6 +51,7 @@ SMALL = {
     "mppi": dict(population=16, iterations=2, num_particles=2),
     "mcts": dict(simulations=8, rollout_horizon=2),
     "ilqr": dict(max_iter=3),
+    "predictive_sampling": dict(population=16, iterations=2, num_knots=2, num_particles=2),
 }
 
 
