@@ -21,7 +21,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from envs.task import Task
 from mbrl.planning.base import (
     BestTracker,
     PlanResult,
@@ -153,6 +152,7 @@ class PredictiveSamplingConfig(SamplingPlannerConfig):
     """
 
     name: str = "predictive_sampling"
+    planner_class = PredictiveSamplingPlanner
     population: int = default_of(PredictiveSamplingPlanner, "population")
     iterations: int = default_of(PredictiveSamplingPlanner, "iterations")
     noise_std: float = default_of(PredictiveSamplingPlanner, "noise_std")
@@ -172,16 +172,3 @@ class PredictiveSamplingConfig(SamplingPlannerConfig):
             raise ValueError(
                 f"interpolation: expected one of {INTERPOLATIONS}, got {self.interpolation!r}"
             )
-
-    def create_sampler(self, objective: SequenceObjective, task: Task) -> PredictiveSamplingPlanner:
-        return PredictiveSamplingPlanner(
-            objective,
-            self.horizon,
-            task.action_low,
-            task.action_high,
-            population=self.population,
-            iterations=self.iterations,
-            noise_std=self.noise_std,
-            num_knots=self.num_knots,
-            interpolation=self.interpolation,  # type: ignore[arg-type]
-        )

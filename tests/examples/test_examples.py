@@ -17,7 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 DEFAULT_FLAGS = ["--quick"]
-CASES = {"mcts_discrete.py": [["--quick"], ["--quick", "--learned"]]}
+CASES = {
+    "mcts_discrete.py": [["--quick"], ["--quick", "--learned"]],
+    "mpc_true_simulator.py": [["--steps", "5", "--episodes", "1", "--population", "16"]],
+}
 """The flag sets a script runs with, one test each, where not just :data:`DEFAULT_FLAGS`."""
 TIMEOUT_S = 180  # a quick run takes seconds; the margin is for a loaded 2-core machine
 
