@@ -10,51 +10,41 @@ from mbrl.agents.sac import SACConfig
 from mbrl.models import ModelConfig
 from mbrl.models.model_rollouts import RolloutSchedule
 from mbrl.util.config import require_ints
+from mbrl.util.lifecycle import RunSettings
 
 __all__ = ["MBPOConfig", "OffPolicyResult", "SACRunConfig"]
 
 
 @dataclass
-class SACRunConfig:
-    """One SAC run on a task (the model-free baseline MBPO is compared with).
+class SACRunConfig(RunSettings):
+    """One SAC run on a task (the model-free baseline MBPO is compared with); the run's own
+    settings (``task``, ``seed``, ``device``, ``run_root``, ...) are those of
+    :class:`mbrl.util.lifecycle.RunSettings`. The task needs continuous actions.
 
     Attributes:
-        task: task name (``envs.list_tasks()``); continuous actions.
-        seed: seeds numpy, torch, the environment, the agent and every generator of the run.
         total_steps: environment steps of the run.
         initial_random_steps: uniform random actions before the policy acts (and learns).
         updates_per_step: SAC updates ``G`` per environment step once learning starts.
         eval_every: evaluate the deterministic policy every ``N`` environment steps.
         eval_episodes: episodes per evaluation (start states from fixed seeds).
-        buffer_capacity: real replay buffer size (transitions).
-        device: torch device of the networks.
-        run_root, run_name, progress: output folder, run name prefix, progress bar.
         checkpoint_every: checkpoint at the first episode end after every ``N`` env steps.
-        keep_checkpoints: how many checkpoints to keep.
         agent: SAC's hyper-parameters (:class:`mbrl.agents.SACConfig`; its seed is set from
             ``seed``).
     """
 
     task: str = "inverted-pendulum"
-    seed: int = 0
     total_steps: int = 100_000
     initial_random_steps: int = 5000
     updates_per_step: int = 1
     eval_every: int = 1000
     eval_episodes: int = 5
-    buffer_capacity: int = 1_000_000
-    device: str = "cpu"
-    run_root: str = "runs"
-    run_name: str | None = None
-    progress: bool = True
     checkpoint_every: int = 5000
-    keep_checkpoints: int = 3
     agent: SACConfig = field(default_factory=SACConfig)
 
     def __post_init__(self) -> None:
-        low = dict(seed=0, total_steps=1, initial_random_steps=0, updates_per_step=1)
-        low |= dict(eval_every=1, eval_episodes=1, buffer_capacity=1, checkpoint_every=1)
-        require_ints(self, low | {"keep_checkpoints": 1})
+        super().__post_init__()
+        low = dict(total_steps=1, initial_random_steps=0, updates_per_step=1, eval_every=1)
+        require_ints(self, low | dict(eval_episodes=1, checkpoint_every=1))
 
 
 @dataclass

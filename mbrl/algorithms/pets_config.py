@@ -10,56 +10,43 @@ from pathlib import Path
 from mbrl.models import ModelConfig
 from mbrl.planning import CEMConfig, PlannerConfig
 from mbrl.util.config import load_config, require_ints, task_preset
+from mbrl.util.lifecycle import RunSettings
 
 __all__ = ["PETSConfig", "PETSResult", "load_pets_config"]
 
 
 @dataclass
-class PETSConfig:
-    """One PETS run.
+class PETSConfig(RunSettings):
+    """One PETS run (the run's own settings, ``task``, ``seed``, ``device``, ``run_root``, ...,
+    are those of :class:`mbrl.util.lifecycle.RunSettings`).
 
     Attributes:
-        task: task name (``envs.list_tasks()``).
-        seed: seeds numpy, torch, the environment and every generator of the run.
         num_trials: MPC episodes after the random ones.
         trial_length: steps per trial (``None``: the task's ``max_episode_steps``).
         initial_random_episodes: random-policy episodes collected before the first training.
         initial_random_steps: keep collecting random episodes until at least this many steps.
         train_every: retrain every ``N`` environment steps during trials; ``0``: after each trial.
         replan_every: replan every ``k`` steps (``1`` = classic MPC).
-        buffer_capacity: replay buffer size (transitions).
-        device: torch device of the model and the planner (``"cpu"``, ``"cuda"``).
-        run_root: folder the run directory is created in.
-        run_name: run directory name prefix (``None``: ``pets-<task>``).
-        progress: show the progress bar.
         checkpoint_every: write a checkpoint every ``N`` trials (and after the last one).
-        keep_checkpoints: how many checkpoints to keep.
         model: the ensemble and its training (:class:`mbrl.models.ModelConfig`).
         planner: the planner's config (``planner=icem`` selects :class:`ICEMConfig`, ...).
     """
 
     task: str = "cartpole-swingup"
-    seed: int = 0
     num_trials: int = 10
     trial_length: int | None = None
     initial_random_episodes: int = 1
     initial_random_steps: int = 0
     train_every: int = 0
     replan_every: int = 1
-    buffer_capacity: int = 1_000_000
-    device: str = "cpu"
-    run_root: str = "runs"
-    run_name: str | None = None
-    progress: bool = True
     checkpoint_every: int = 1
-    keep_checkpoints: int = 3
     model: ModelConfig = field(default_factory=ModelConfig)
     planner: PlannerConfig = field(default_factory=CEMConfig)
 
     def __post_init__(self) -> None:
-        low = dict(seed=0, num_trials=0, initial_random_episodes=0, initial_random_steps=0)
-        low |= dict(train_every=0, replan_every=1, buffer_capacity=1, trial_length=1)
-        low |= dict(checkpoint_every=1, keep_checkpoints=1)
+        super().__post_init__()
+        low = dict(num_trials=0, initial_random_episodes=0, initial_random_steps=0)
+        low |= dict(train_every=0, replan_every=1, trial_length=1, checkpoint_every=1)
         require_ints(self, low, optional=("trial_length",))
         if self.initial_random_episodes == 0 and self.initial_random_steps == 0:
             raise ValueError(

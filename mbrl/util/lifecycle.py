@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from mbrl.util.checkpoint import Checkpointer, CheckpointError, load_state, save_state
-from mbrl.util.config import save_config
+from mbrl.util.config import require_ints, save_config
 from mbrl.util.io import atomic_open
 from mbrl.util.logger import log_row_counts, rewind_logs
 from mbrl.util.run_dir import RunDir
@@ -32,6 +32,7 @@ from mbrl.util.run_dir import RunDir
 __all__ = [
     "RUN_FORMAT",
     "Restored",
+    "RunSettings",
     "SetupError",
     "check_device",
     "check_run_root",
@@ -52,6 +53,34 @@ STATE_FILE = "state.pt"
 
 class SetupError(ValueError):
     """A run cannot start: a setting, the task, the device or the run folder is unusable."""
+
+
+@dataclass
+class RunSettings:
+    """The settings every algorithm's run has, declared once (the algorithms' configs extend it).
+
+    Attributes:
+        task: task name (``envs.list_tasks()``).
+        seed: seeds Python, numpy, torch, the environment and every generator of the run.
+        device: torch device of the networks (``"cpu"``, ``"cuda"``).
+        buffer_capacity: replay buffer size (transitions).
+        run_root: folder the run directory is created in.
+        run_name: run directory name prefix (``None``: ``<algorithm>-<task>``).
+        progress: show the progress bar.
+        keep_checkpoints: how many checkpoints to keep.
+    """
+
+    task: str = ""
+    seed: int = 0
+    device: str = "cpu"
+    buffer_capacity: int = 1_000_000
+    run_root: str = "runs"
+    run_name: str | None = None
+    progress: bool = True
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        require_ints(self, {"seed": 0, "buffer_capacity": 1, "keep_checkpoints": 1})
 
 
 @dataclass(frozen=True)
