@@ -153,9 +153,7 @@ def _build(cfg: SACRunConfig) -> _Parts:
             parts.model_env = ModelEnv(
                 parts.model, task, propagation="ts1", use_learned_reward=True
             )
-            k = cfg.schedule.length(0)
-            per_epoch = cfg.rollout_batch_size * max(1, cfg.epoch_length // cfg.model_train_freq)
-            capacity = model_buffer_capacity(per_epoch, k, cfg.retain_epochs)
+            capacity = _model_capacity(cfg, cfg.schedule.length(0))
             parts.model_data = ReplayBuffer(capacity, task.obs_dim, task.act_dim)
     parts.env.action_space.seed(cfg.seed)
     return parts
@@ -231,10 +229,7 @@ def _model_round(parts: _Parts, run: RunDir, prog: _Progress) -> None:
     assert isinstance(cfg, MBPOConfig) and parts.model_data is not None
     metrics = train_on_buffer(cfg.model, parts.trainer, parts.real).last_metrics()
     k = cfg.schedule.length(prog.env_steps // cfg.epoch_length)
-    per_epoch = cfg.rollout_batch_size * max(1, cfg.epoch_length // cfg.model_train_freq)
-    parts.model_data = resize_buffer(
-        parts.model_data, model_buffer_capacity(per_epoch, k, cfg.retain_epochs)
-    )
+    parts.model_data = resize_buffer(parts.model_data, _model_capacity(cfg, k))
     start = parts.real.sample(cfg.rollout_batch_size, parts.np_rng).obs
     start_t = torch.as_tensor(start, dtype=parts.model.dtype, device=parts.model.device)
     roll = branched_rollouts(parts.model_env, parts.agent.policy, start_t, k, parts.torch_gen)
@@ -244,6 +239,12 @@ def _model_round(parts: _Parts, run: RunDir, prog: _Progress) -> None:
     metrics |= {"fraction_terminated": roll.fraction_terminated}
     metrics |= {"fraction_dropped": roll.fraction_dropped, "data_size": len(parts.real)}
     run.logger.log(metrics, prog.env_steps, group="model")
+
+
+def _model_capacity(cfg: MBPOConfig, k: int) -> int:
+    """Model buffer size for rollout length ``k``: the rollouts of ``retain_epochs`` epochs."""
+    per_epoch = cfg.rollout_batch_size * max(1, cfg.epoch_length // cfg.model_train_freq)
+    return model_buffer_capacity(per_epoch, k, cfg.retain_epochs)
 
 
 def _evaluate(parts: _Parts, run: RunDir, prog: _Progress) -> None:
