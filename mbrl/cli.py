@@ -8,6 +8,7 @@ no algorithm imports this module. Each algorithm command takes the same options:
     mbrl resume runs/pets-cartpole-swingup-20261202-101500  # continue a stopped run
     mbrl demo                                               # = mbrl pets --preset demo
     mbrl plot runs/pets-* --out compare                     # compare runs: compare.png, .svg
+    mbrl video runs/pets-reacher-20261202-101500 --out reacher.mp4  # the saved agent, rendered
 
 A bad setting, task, device or run folder ends with one line ``mbrl <command>: ...`` and exit
 code 2, before any run directory is made.
@@ -73,7 +74,8 @@ DEMO_PRESET = "demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser: one sub-command per algorithm, plus resume, demo, tasks and plot."""
+    """The top-level parser: one sub-command per algorithm, plus resume, demo, tasks, plot and
+    video."""
     parser = argparse.ArgumentParser(prog="mbrl", description="Model-based RL and control.")
     parser.add_argument("--version", action="version", version=f"mbrl {mbrl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
@@ -105,7 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--x", default="env_steps", choices=["env_steps", "trials"], help="x axis (env_steps)"
     )
     p.add_argument("--title", default=None, help="figure title")
+    _add_video(sub)
     return parser
+
+
+def _add_video(sub: Any) -> None:
+    p = sub.add_parser(
+        "video",
+        help="render a run's saved agent on its MuJoCo task to MP4 or GIF",
+        description="Render the agent of RUN_DIR's latest checkpoint offscreen (PETS: the MPC "
+        "agent around the saved ensemble; SAC/MBPO: the deterministic policy). MuJoCo tasks "
+        "only; the OpenGL back end is EGL or OSMesa (MUJOCO_GL). See docs/video.md.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="FILE.mp4 (needs imageio-ffmpeg) or FILE.gif; default RUN_DIR/videos/playback-<step>",
+    )
+    p.add_argument("--episodes", type=int, default=1, help="episodes, one after another (1)")
+    p.add_argument("--seed", type=int, default=0, help="episode i resets with seed S+i (0)")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on steps per episode")
+    p.add_argument("--device", default="cpu", help="torch device of the networks (cpu)")
+    p.add_argument("--size", type=int, default=320, help="frame width and height, pixels (320)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -122,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _tasks(args.describe)
     if args.command == "plot":
         return _plot(args)
+    if args.command == "video":
+        return _video(args)
     try:
         if args.command == "resume":
             info = read_run_info(args.run_dir)
@@ -212,4 +239,37 @@ def _plot(args: argparse.Namespace) -> int:
     for group in result.groups:
         print(f"{group.label}: {len(group.runs)} run(s)")
     print(f"wrote {result.png} and {result.svg}")
+    return 0
+
+
+def _video(args: argparse.Namespace) -> int:
+    from mbrl.util.video import RenderError, select_gl_backend
+
+    try:
+        name = read_run_info(args.run_dir)["algorithm"]
+        if name not in ALGORITHMS:
+            raise SetupError(f"run_dir: unknown algorithm {name!r} in run.yaml")
+        select_gl_backend()  # before MuJoCo is imported: MUJOCO_GL is read at import
+        config_cls, _ = ALGORITHMS[name].load()
+        from mbrl.algorithms.playback import render_run
+
+        result = render_run(
+            args.run_dir,
+            config_cls,
+            args.out,
+            episodes=args.episodes,
+            seed=args.seed,
+            device=args.device,
+            max_steps=args.max_steps,
+            width=args.size,
+            height=args.size,
+        )
+    except (ConfigError, SetupError, RenderError, ValueError, FileNotFoundError) as exc:
+        print(f"mbrl video: {exc}", file=sys.stderr)
+        return 2
+    returns = ", ".join(f"{r:.2f}" for r in result.returns)
+    print(
+        f"wrote {result.path}: {result.episodes} episode(s), {result.frames} frames at "
+        f"{result.fps:.1f} fps (MUJOCO_GL={result.backend}); returns {returns}"
+    )
     return 0

@@ -53,6 +53,7 @@ from mbrl.util.lifecycle import (
     check_device,
     check_run_root,
     get_task,
+    make_training_env,
     open_run,
     setup_errors,
     write_checkpoint,
@@ -62,6 +63,7 @@ from mbrl.util.plotting import plot_curves
 from mbrl.util.progress import progress
 from mbrl.util.run_dir import RunDir
 from mbrl.util.seeding import capture_rng_state, restore_rng_state, seed_everything
+from mbrl.util.video import EpisodeRecorder
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation episode ``i`` resets with seed ``seed + EVAL_SEED_OFFSET + i`` (fixed states)."""
@@ -96,6 +98,7 @@ class _Parts:
     trainer: Any = None
     model_env: ModelEnv | None = None
     model_data: ReplayBuffer | None = None
+    recorder: EpisodeRecorder | None = None
 
     def generators(self) -> tuple[dict[str, np.random.Generator], dict[str, torch.Generator]]:
         return {"run": self.np_rng, "env": self.env.unwrapped.np_random}, {"run": self.torch_gen}
@@ -142,7 +145,8 @@ def _build(cfg: SACRunConfig) -> _Parts:
         np_rng, torch_gen = seed_everything(cfg.seed)
         agent = SAC.for_task(task, dataclasses.replace(cfg.agent, seed=cfg.seed), device=device)
         real = ReplayBuffer(cfg.buffer_capacity, task.obs_dim, task.act_dim)
-        parts = _Parts(cfg, task, task.make_env(), task.make_env(), agent, real, np_rng, torch_gen)
+        env = make_training_env(cfg, task)
+        parts = _Parts(cfg, task, env, task.make_env(), agent, real, np_rng, torch_gen)
         if isinstance(cfg, MBPOConfig):
             if task.termination_fn is None:
                 raise ValueError(f"task: {task.name!r} has no termination_fn for the rollouts")
@@ -165,6 +169,8 @@ def _loop(parts: _Parts, run: RunDir, ckpt: Checkpointer, prog: _Progress) -> Of
     if parts.trainer is not None:
         parts.trainer.logger = GroupLogger(run.logger, "model_epochs")
     name = f"{type(cfg).__name__.removesuffix('Config').removesuffix('Run')} {parts.task.name}"
+    videos = run.path / "videos"
+    parts.recorder = EpisodeRecorder(cfg.record_video_every, videos, parts.task.dt, "episode")
     with progress(
         None, name, total=cfg.total_steps, initial=prog.env_steps, disable=not cfg.progress
     ) as bar:
@@ -190,6 +196,7 @@ def _episode(parts: _Parts, run: RunDir, prog: _Progress, bar: Any) -> None:
 
     def on_step(step: int, ret: float) -> None:
         prog.env_steps += 1
+        frame(step)
         bar.update(1)
         if parts.model is not None and prog.env_steps % cfg.model_train_freq == 0:
             _model_round(parts, run, prog)
@@ -202,9 +209,11 @@ def _episode(parts: _Parts, run: RunDir, prog: _Progress, bar: Any) -> None:
     seed = cfg.seed if not prog.episode_returns and prog.env_steps == 0 else None
     remaining = cfg.total_steps - prog.env_steps
     max_steps = min(parts.task.max_episode_steps, remaining)
-    ret, n = collect_episode(
-        parts.env, policy, parts.real, max_steps=max_steps, reset_seed=seed, on_step=on_step
-    )
+    assert parts.recorder is not None
+    with parts.recorder.episode(parts.env, len(prog.episode_returns) + 1) as frame:
+        ret, n = collect_episode(
+            parts.env, policy, parts.real, max_steps=max_steps, reset_seed=seed, on_step=on_step
+        )
     prog.episode_returns.append(ret)
     run.logger.log({"return": ret, "length": n}, prog.env_steps, group="episode")
 

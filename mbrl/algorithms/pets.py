@@ -49,6 +49,7 @@ from mbrl.util.lifecycle import (
     check_device,
     check_run_root,
     get_task,
+    make_training_env,
     open_run,
     setup_errors,
     write_checkpoint,
@@ -58,6 +59,7 @@ from mbrl.util.plotting import plot_curves
 from mbrl.util.progress import progress
 from mbrl.util.run_dir import RunDir
 from mbrl.util.seeding import capture_rng_state, restore_rng_state, seed_everything
+from mbrl.util.video import EpisodeRecorder
 
 __all__ = ["PETSConfig", "PETSResult", "load_pets_config", "run_pets"]
 
@@ -89,6 +91,7 @@ class _Parts:
     np_rng: np.random.Generator
     torch_gen: torch.Generator
     max_steps: int
+    recorder: EpisodeRecorder | None = None
 
     def generators(self) -> tuple[dict[str, np.random.Generator], dict[str, torch.Generator]]:
         return {"policy": self.np_rng, "env": self.env.unwrapped.np_random}, {"run": self.torch_gen}
@@ -126,10 +129,10 @@ def _build(cfg: PETSConfig) -> _Parts:
         model = build_model(cfg.model, task, generator=torch_gen, device=device)
         trainer = build_trainer(cfg.model, model, generator=torch_gen, progress_bar=cfg.progress)
         planner = make_planner(cfg.planner, model, task)
+        env = make_training_env(cfg, task)
     agent = MPCAgent(
         planner, replan_every=cfg.replan_every, generator=torch_gen, task=task, device=device
     )
-    env = task.make_env()
     env.action_space.seed(cfg.seed)
     buffer = buffer_for_task(task, cfg.buffer_capacity)
     return _Parts(task, env, buffer, model, trainer, agent, np_rng, torch_gen, max_steps)
@@ -139,6 +142,8 @@ def _loop(cfg: PETSConfig, parts: _Parts, run: RunDir, prog: _Progress) -> PETSR
     start = time.perf_counter() - prog.wall_time
     parts.trainer.logger = GroupLogger(run.logger, "model_epochs")
     ckpt = Checkpointer(run.checkpoint_dir, kind="pets", keep=cfg.keep_checkpoints)
+    videos = run.path / "videos"
+    parts.recorder = EpisodeRecorder(cfg.record_video_every, videos, parts.task.dt, "trial")
     if not prog.train_losses:  # a fresh run (a resumed one restarts after its first training)
         _collect_random(cfg, parts, run, prog)
         _train(cfg, parts, run, prog)
@@ -194,14 +199,17 @@ def _run_trial(cfg: PETSConfig, parts: _Parts, run: RunDir, prog: _Progress, bar
 
     def on_step(step: int, ret: float) -> None:
         prog.env_steps += 1
+        frame(step)
         bar.update(1)
         bar.set_postfix(trial=trial, ret=f"{ret:.1f}", refresh=False)
         if cfg.train_every and prog.env_steps % cfg.train_every == 0:
             _train(cfg, parts, run, prog)
 
-    ret, n = collect_episode(
-        parts.env, parts.agent.act, parts.buffer, max_steps=parts.max_steps, on_step=on_step
-    )
+    assert parts.recorder is not None
+    with parts.recorder.episode(parts.env, trial) as frame:
+        ret, n = collect_episode(
+            parts.env, parts.agent.act, parts.buffer, max_steps=parts.max_steps, on_step=on_step
+        )
     bar.update(parts.max_steps - n)  # an early-terminated episode skips its remaining steps
     if not cfg.train_every:
         _train(cfg, parts, run, prog)

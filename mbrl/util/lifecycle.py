@@ -37,6 +37,7 @@ __all__ = [
     "check_device",
     "check_run_root",
     "get_task",
+    "make_training_env",
     "open_run",
     "setup_errors",
     "read_run_info",
@@ -68,6 +69,9 @@ class RunSettings:
         run_name: run directory name prefix (``None``: ``<algorithm>-<task>``).
         progress: show the progress bar.
         keep_checkpoints: how many checkpoints to keep.
+        record_video_every: record every ``N``-th training episode (PETS: trial) as a video in
+            ``<run>/videos/`` (:class:`mbrl.util.video.EpisodeRecorder`); ``0``: off. MuJoCo
+            tasks only; needs an offscreen OpenGL back end (see ``docs/video.md``).
     """
 
     task: str = ""
@@ -78,9 +82,11 @@ class RunSettings:
     run_name: str | None = None
     progress: bool = True
     keep_checkpoints: int = 3
+    record_video_every: int = 0
 
     def __post_init__(self) -> None:
-        require_ints(self, {"seed": 0, "buffer_capacity": 1, "keep_checkpoints": 1})
+        minimum = {"seed": 0, "buffer_capacity": 1, "keep_checkpoints": 1}
+        require_ints(self, {**minimum, "record_video_every": 0})
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,20 @@ def get_task(name: str) -> Any:
         return envs.get_task(name)
     except KeyError as exc:
         raise SetupError(f"task: {exc.args[0] if exc.args else name}") from None
+
+
+def make_training_env(cfg: RunSettings, task: Any) -> Any:
+    """The environment a run trains on: ``task.make_env()``, or, when
+    ``cfg.record_video_every > 0``, one that renders offscreen (the GL back end is checked here,
+    so a machine without one fails with :class:`SetupError` before any run directory exists)."""
+    if not cfg.record_video_every:
+        return task.make_env()
+    from mbrl.util.video import RenderError, make_render_env
+
+    try:
+        return make_render_env(task)
+    except RenderError as exc:
+        raise SetupError(f"record_video_every: {exc}") from None
 
 
 def read_run_info(path: str | os.PathLike) -> dict[str, Any]:
