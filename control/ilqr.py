@@ -321,8 +321,9 @@ def ilqr(
         u_init: ``(T, m)`` or ``(B, T, m)`` initial control sequences (projected onto the box).
             ``B`` is the common batch size of ``x0`` and ``u_init`` (an unbatched one is shared).
         terminal_cost: ``terminal_cost(x (N, n)) -> (N,)`` on ``x_T``; none when ``None``.
-        u_min, u_max: control bounds broadcastable to ``(B, T, m)`` (scalar, ``(m,)``, ...);
-            ``±inf`` entries are unbounded.  Both ``None``: unconstrained.
+        u_min: lower control bounds broadcastable to ``(B, T, m)`` (scalar, ``(m,)``, ...);
+            ``-inf`` entries are unbounded. Both bounds ``None``: unconstrained.
+        u_max: upper control bounds, as ``u_min`` (``+inf`` entries are unbounded).
         max_iter: iteration limit per member.
         tol: a member converges when the expected decrease of a full step is below
             ``tol · (1 + |J|)`` or an accepted step decreases ``J`` by less than ``tol · |J|``.

@@ -195,9 +195,11 @@ class LinearMPC:
         u_ref: control reference ``s_0 .. s_{H-1}``, (m,) or (H, m); omitted: zero. Giving
             either reference enables tracking: both become parameters that :meth:`solve` can
             update without recompiling.
-        x_min, x_max: state bounds (scalar or (n,), ±inf allowed) imposed on ``x_1 .. x_H``
+        x_min: lower state bounds (scalar or (n,), ±inf allowed) imposed on ``x_1 .. x_H``
             (``x_0`` is given).
-        u_min, u_max: control bounds (scalar or (m,), ±inf allowed) on ``u_0 .. u_{H-1}``.
+        x_max: upper state bounds (scalar or (n,), ±inf allowed) imposed on ``x_1 .. x_H``.
+        u_min: lower control bounds (scalar or (m,), ±inf allowed) on ``u_0 .. u_{H-1}``.
+        u_max: upper control bounds (scalar or (m,), ±inf allowed) on ``u_0 .. u_{H-1}``.
         solver: a cvxpy solver name; default ``"CLARABEL"`` (``"OSQP"`` warm-starts re-solves).
         solver_options: keyword options for the solver, merged over tight defaults for OSQP and
             CLARABEL.

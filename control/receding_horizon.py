@@ -30,7 +30,8 @@ class RecedingHorizonILQR:
         horizon: planning horizon ``T`` (steps).
         act_dim: control size ``m``.
         terminal_cost: optional ``terminal_cost(x (N, n)) -> (N,)``.
-        u_min, u_max: control bounds (scalar or ``(m,)``).
+        u_min: lower control bounds (scalar or ``(m,)``).
+        u_max: upper control bounds (scalar or ``(m,)``).
         iters_per_step: iLQR iterations per :meth:`act` call (``max_iter`` of each solve).
         first_iters: iterations of the first solve (from ``u_init``); default ``10 × iters``.
         u_init: ``(T, m)`` first plan; zeros (projected onto the bounds) when ``None``.

@@ -160,7 +160,8 @@ def riccati_backward(
         F: ``(M, T, n, n+m)``; c: ``(M, T, n+m)``; C: ``(M, T, n+m, n+m)``.
         vT: ``(M, n)``; VT: ``(M, n, n)`` terminal value gradient and Hessian.
         mu: ``(M,)`` regularisation added to ``Q_uu``.
-        lower, upper: ``(M, T, m, 1)`` bounds on ``δu`` (None when unbounded).
+        lower: ``(M, T, m, 1)`` lower bounds on ``δu`` (None when unbounded).
+        upper: ``(M, T, m, 1)`` upper bounds on ``δu`` (None when unbounded).
         k_warm: ``(M, T, m)`` warm start for box QPs (used by :func:`cholesky_box_step`).
         step: the per-step control solve.
         ops: :data:`TORCH_OPS` or :data:`NUMPY_OPS`, matching the arrays.
@@ -219,8 +220,14 @@ def backward_pass(
     """:func:`riccati_backward` on torch tensors, with the step and array library chosen.
 
     Args:
-        F, c, C, vT, VT, mu: as in :func:`riccati_backward`.
-        lower, upper: ``(M, T, m)`` bounds on ``δu`` (None when unbounded).
+        F: as in :func:`riccati_backward`.
+        c: as in :func:`riccati_backward`.
+        C: as in :func:`riccati_backward`.
+        vT: as in :func:`riccati_backward`.
+        VT: as in :func:`riccati_backward`.
+        mu: as in :func:`riccati_backward`.
+        lower: ``(M, T, m)`` lower bounds on ``δu`` (None when unbounded).
+        upper: ``(M, T, m)`` upper bounds on ``δu`` (None when unbounded).
         k_warm: ``(M, T, m)`` warm start for the box QPs.
         numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
             arithmetic, less per-step overhead); False forces torch.

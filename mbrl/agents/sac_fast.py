@@ -190,7 +190,9 @@ def sac_gradients(
     """Critic, actor and temperature losses and their gradients (written into ``.grad``).
 
     Args:
-        policy, critics, critics_target: the networks (ReLU).
+        policy: the policy network (ReLU).
+        critics: the twin critics (ReLU).
+        critics_target: the target critics (ReLU).
         log_alpha: ``()`` log temperature (its ``.grad`` is written if it requires grad).
         batch: ``obs (N, O)``, ``act (N, A)`` normalised to ``[-1, 1]``, ``next_obs (N, O)``,
             ``reward (N,)``, ``not_done (N,)`` (1.0 where the TD target bootstraps).

@@ -213,7 +213,9 @@ class SamplingPlanner(Planner):
 
     Args:
         objective: scores ``(P, H, act_dim)`` sequences from an observation.
-        horizon, action_low, action_high: see :class:`Planner`.
+        horizon: planning horizon ``H`` (see :class:`Planner`).
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
     """
 
     def __init__(

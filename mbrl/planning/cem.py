@@ -101,7 +101,8 @@ class CEMPlanner(SamplingPlanner):
     Args:
         objective: scores ``(P, H, act_dim)`` sequences (see :class:`SequenceObjective`).
         horizon: planning horizon ``H``.
-        action_low, action_high: ``(act_dim,)`` bounds.
+        action_low: ``(act_dim,)`` lower bounds.
+        action_high: ``(act_dim,)`` upper bounds.
         population: sequences sampled per iteration.
         num_elites: sequences the Gaussian is refitted to.
         iterations: refits per :meth:`plan` call.

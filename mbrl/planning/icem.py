@@ -79,7 +79,9 @@ class ICEMPlanner(SamplingPlanner):
 
     Args:
         objective: scores ``(P, H, act_dim)`` sequences.
-        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        horizon: planning horizon ``H`` (see :class:`~mbrl.planning.base.Planner`).
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
         population: samples in the first iteration.
         num_elites: elites per iteration.
         iterations: iterations per :meth:`plan` call.

@@ -95,7 +95,8 @@ class MCTSPlanner(Planner):
         model_env: rollout engine over a *deterministic* model (a plain callable, or an ensemble
             with ``propagation="expectation"``).
         horizon: maximum tree depth and length of the returned plan.
-        action_low, action_high: ``(act_dim,)`` bounds (for a discrete task ``[0, n - 1]``).
+        action_low: ``(act_dim,)`` lower bounds (for a discrete task ``0``).
+        action_high: ``(act_dim,)`` upper bounds (for a discrete task ``n - 1``).
         num_actions: ``n`` for a discrete task (then ``act_dim`` must be 1), else ``None``.
         simulations: leaf evaluations per :meth:`plan` call (a discrete expansion evaluates all
             its children, so the last one may add up to ``num_actions - 1`` more).
@@ -103,7 +104,8 @@ class MCTSPlanner(Planner):
         rollout_horizon: default-policy rollout length from a leaf (0: leaves valued by their
             reward only).
         rollouts_per_leaf: random rollouts averaged per leaf (batched).
-        widening_k, widening_alpha: progressive widening (continuous actions only).
+        widening_k: progressive widening factor ``k`` (continuous actions only).
+        widening_alpha: progressive widening exponent ``alpha`` (continuous actions only).
         discount: per-step discount.
         leaf_batch: leaves selected per batch (with virtual visits, "virtual loss"), expanded in
             one model step and evaluated in one rollout call; 1 gives sequential UCT.

@@ -39,7 +39,9 @@ class MPPIPlanner(SamplingPlanner):
 
     Args:
         objective: scores ``(P, H, act_dim)`` sequences.
-        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        horizon: planning horizon ``H`` (see :class:`~mbrl.planning.base.Planner`).
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
         population: perturbed sequences per iteration.
         iterations: weighted-mean updates per :meth:`plan` call.
         temperature: ``lambda`` (> 0, in return units): small values approach arg-max.

@@ -70,7 +70,9 @@ class PredictiveSamplingPlanner(SamplingPlanner):
 
     Args:
         objective: scores ``(P, H, act_dim)`` sequences.
-        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        horizon: planning horizon ``H`` (see :class:`~mbrl.planning.base.Planner`).
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
         population: candidates per iteration, the unperturbed nominal included (>= 1; 1 only
             re-scores the nominal).
         iterations: perturb-and-keep-the-best rounds per :meth:`plan` call.

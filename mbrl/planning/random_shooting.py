@@ -24,7 +24,9 @@ class RandomShootingPlanner(SamplingPlanner):
 
     Args:
         objective: scores ``(P, H, act_dim)`` sequences.
-        horizon, action_low, action_high: see :class:`~mbrl.planning.base.Planner`.
+        horizon: planning horizon ``H`` (see :class:`~mbrl.planning.base.Planner`).
+        action_low: ``(act_dim,)`` lower action bounds.
+        action_high: ``(act_dim,)`` upper action bounds.
         population: number of random sequences.
         num_actions: for a discrete task, ``n``: actions are then uniform integer indices in
             ``[0, n - 1]`` (as floats, ``act_dim == 1``).

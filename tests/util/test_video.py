@@ -227,15 +227,23 @@ def test_episode_recorder_records_every_nth(gl_backend, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pets_run(tmp_path_factory, gl_backend):
+def pets_result(tmp_path_factory, gl_backend):
     root = tmp_path_factory.mktemp("pets-video")
     cfg = load_config(PETSConfig, None, [*TINY_PETS, f"run_root={root}", "record_video_every=2"])
-    return run_pets(cfg).run_dir
+    return run_pets(cfg)
 
 
-def test_pets_records_every_second_trial(pets_run):
-    names = sorted(p.name for p in (pets_run / "videos").iterdir())
+@pytest.fixture(scope="module")
+def pets_run(pets_result):
+    return pets_result.run_dir
+
+
+def test_pets_records_every_second_trial_without_changing_the_run(pets_result, tmp_path):
+    names = sorted(p.name for p in (pets_result.run_dir / "videos").iterdir())
     assert names == [f"trial-0002{video.default_suffix()}"]
+    plain = run_pets(load_config(PETSConfig, None, [*TINY_PETS, f"run_root={tmp_path}"]))
+    assert not (plain.run_dir / "videos").exists()
+    assert plain.returns == pets_result.returns and plain.env_steps == pets_result.env_steps
 
 
 def test_mbrl_video_of_a_pets_run(pets_run, tmp_path, capsys):
