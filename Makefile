@@ -34,7 +34,7 @@ lint: $(STAMP)
 # The documentation site (guides + API reference) into site/; any warning fails the build.
 docs: $(STAMP)
 	$(PY) -c "import mkdocstrings_handlers.python" 2>/dev/null || $(PY) -m pip install -q -e ".[docs]"
-	$(VENV)/bin/mkdocs build --strict
+	$(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) runs build site *.egg-info

@@ -138,7 +138,15 @@ def plot_curves(
 # -- comparing run directories: ``mbrl plot RUN_DIR [RUN_DIR ...]`` ---------------------------
 
 NON_SETTING_KEYS = frozenset(
-    {"seed", "run_root", "run_name", "progress", "checkpoint_every", "keep_checkpoints"}
+    {
+        "seed",
+        "run_root",
+        "run_name",
+        "progress",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "record_video_every",
+    }
 )
 """Config keys that do not change what a run computes (or, for ``seed``, that runs of one setting
 differ in): runs whose other keys are equal form one group."""

@@ -285,7 +285,8 @@ class EpisodeRecorder:
 
     ``every = 0`` records nothing. Episode numbers count from 1, so ``every = 5`` records
     episodes 5, 10, ... as ``<folder>/<prefix>-0005.mp4`` (``.gif`` without imageio-ffmpeg,
-    :func:`default_suffix`). The environment must come from :func:`make_render_env`.
+    :func:`default_suffix`). The environment must come from :func:`make_render_env`. The
+    partial files of a killed run (hidden temporary names) are removed when it is created.
 
     Args:
         every: record episodes whose number is a multiple of this (``0``: off).
@@ -302,6 +303,17 @@ class EpisodeRecorder:
         self.prefix = prefix
         self.skip, self.fps = frame_skip(dt)
         self.suffix = default_suffix()
+        self.removed = self.clean()
+
+    def clean(self) -> list[Path]:
+        """Remove the partial videos a killed run left in :attr:`folder`; return them."""
+        if not self.folder.is_dir():
+            return []
+        stale = sorted(self.folder.glob(f".{self.prefix}-*.tmp-*"))
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return stale
 
     def path(self, number: int) -> Path:
         """The video file of episode ``number``."""

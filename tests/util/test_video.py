@@ -22,6 +22,7 @@ from mbrl.data import collect_episode
 from mbrl.util import video
 from mbrl.util.config import load_config
 from mbrl.util.lifecycle import SetupError
+from mbrl.util.plotting import NON_SETTING_KEYS
 from mbrl.util.video import (
     EpisodeRecorder,
     RenderError,
@@ -224,6 +225,10 @@ def test_episode_recorder_records_every_nth(gl_backend, tmp_path):
         env.close()
     assert [p.name for p in tmp_path.iterdir()] == [rec.path(2).name]
     assert len(iio.imread(rec.path(2), index=None)) == 3  # steps 1, 2, 4 (every 2nd, and the 1st)
+    partial = tmp_path / f".episode-0004.tmp-123{rec.suffix}"  # what a kill mid-episode leaves
+    partial.write_bytes(b"x")
+    assert EpisodeRecorder(2, tmp_path, task.dt, "episode").removed == [partial]
+    assert [p.name for p in tmp_path.iterdir()] == [rec.path(2).name]
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +249,7 @@ def test_pets_records_every_second_trial_without_changing_the_run(pets_result, t
     plain = run_pets(load_config(PETSConfig, None, [*TINY_PETS, f"run_root={tmp_path}"]))
     assert not (plain.run_dir / "videos").exists()
     assert plain.returns == pets_result.returns and plain.env_steps == pets_result.env_steps
+    assert "record_video_every" in NON_SETTING_KEYS  # mbrl plot: same setting as the plain run
 
 
 def test_mbrl_video_of_a_pets_run(pets_run, tmp_path, capsys):
