@@ -85,8 +85,8 @@ class RunSettings:
     record_video_every: int = 0
 
     def __post_init__(self) -> None:
-        minimum = {"seed": 0, "buffer_capacity": 1, "keep_checkpoints": 1}
-        require_ints(self, {**minimum, "record_video_every": 0})
+        minimum = {"seed": 0, "buffer_capacity": 1, "keep_checkpoints": 1, "record_video_every": 0}
+        require_ints(self, minimum)
 
 
 @dataclass(frozen=True)

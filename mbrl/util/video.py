@@ -192,8 +192,8 @@ def make_render_env(task: Any, width: int = 320, height: int = 320) -> Any:
             raise ValueError(f"{name}: expected an int in [16, 4096] pixels, got {value!r}")
     if not is_renderable(task):
         raise RenderError(
-            f"task {task.name!r} has no MuJoCo model to render (analytic tasks are drawn by "
-            "no renderer here); videos are made of MuJoCo tasks (mbrl tasks: kind MuJoCo)"
+            f"task {task.name!r} has no MuJoCo model to render: videos are made of MuJoCo "
+            "tasks only (`mbrl tasks`, kind MuJoCo); analytic tasks have no renderer"
         )
     select_gl_backend()
     return task.make_env(render_mode="rgb_array", width=width, height=height)
