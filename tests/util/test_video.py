@@ -267,15 +267,21 @@ def test_mbrl_video_of_a_pets_run(pets_run, tmp_path, capsys):
 def test_mbrl_video_of_a_sac_run_is_the_deterministic_policy(gl_backend, tmp_path, capsys):
     overrides = ["task=inverted-pendulum", "progress=false", "total_steps=40", "eval_every=40"]
     overrides += ["initial_random_steps=20", "eval_episodes=1", "agent.hidden=16"]
-    overrides += ["agent.batch_size=8", f"run_root={tmp_path}"]
-    run = run_sac(load_config(SACRunConfig, None, overrides)).run_dir
+    overrides += ["agent.batch_size=8", f"run_root={tmp_path}", "record_video_every=2"]
+    result = run_sac(load_config(SACRunConfig, None, overrides))
+    run = result.run_dir
+    suffix = video.default_suffix()
+    episodes = len(result.episode_returns)
+    assert episodes >= 2  # random inverted-pendulum episodes end within 40 steps
+    recorded = {f"episode-{i:04d}{suffix}" for i in range(2, episodes + 1, 2)}
+    assert {p.name for p in (run / "videos").iterdir()} == recorded
     saved = load_saved_policy(run, SACRunConfig)
     obs = np.linspace(-0.1, 0.1, saved.task.obs_dim)
     np.testing.assert_array_equal(saved.act(obs), saved.act(obs))  # deterministic
     assert saved.reset is None and saved.step == 40
     assert cli_main(["video", str(run), "--max-steps", "3", "--size", "32"]) == 0
-    written = list((run / "videos").iterdir())
-    assert len(written) == 1 and written[0].name.startswith("playback-00000040")
+    written = {p.name for p in (run / "videos").iterdir()} - recorded
+    assert written == {f"playback-00000040{suffix}"}
 
 
 def test_mbrl_video_errors_are_one_line(tmp_path, capsys):
