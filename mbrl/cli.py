@@ -8,6 +8,7 @@ no algorithm imports this module. Each algorithm command takes the same options:
     mbrl resume runs/pets-cartpole-swingup-20261202-101500  # continue a stopped run
     mbrl demo                                               # = mbrl pets --preset demo
     mbrl plot runs/pets-* --out compare                     # compare runs: compare.png, .svg
+    mbrl sweep pets --task cartpole-swingup seed=0,1,2 planner=cem,icem   # a grid (docs/sweeps.md)
 
 A bad setting, task, device or run folder ends with one line ``mbrl <command>: ...`` and exit
 code 2, before any run directory is made.
@@ -105,7 +106,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--x", default="env_steps", choices=["env_steps", "trials"], help="x axis (env_steps)"
     )
     p.add_argument("--title", default=None, help="figure title")
+    sub.add_parser(
+        "sweep",
+        help="run an algorithm over a grid of settings and seeds (Ray Tune, or --backend local)",
+        add_help=False,
+    )
     return parser
+
+
+def build_sweep_parser() -> argparse.ArgumentParser:
+    """The parser of ``mbrl sweep`` (parsed on its own: options and overrides may mix)."""
+    p = argparse.ArgumentParser(
+        prog="mbrl sweep",
+        description="Run ALGORITHM once per point of the grid the KEY=V1,V2,... arguments span "
+        "(KEY=V sets V for every point; values are split at commas outside brackets and "
+        "quotes). Each trial writes its run directory under RUN_ROOT/<sweep name>/; the sweep "
+        "writes summary.csv, settings.csv and returns.png there. See docs/sweeps.md.",
+    )
+    p.add_argument("algorithm", nargs="?", help=f"one of: {', '.join(ALGORITHMS)}")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=V1[,V2...]", help="e.g. seed=0,1,2 planner=cem,icem"
+    )
+    p.add_argument("--task", default=None, help="task name; picks the preset <algorithm>_<task>")
+    p.add_argument("--preset", default=None, help="YAML preset name or path for every trial")
+    p.add_argument("--run-root", default="runs", help="folder the sweep folder goes in (runs)")
+    p.add_argument("--name", default=None, help="sweep folder name (default: sweep-ALGO-TASK-TIME)")
+    p.add_argument(
+        "--resume", default=None, metavar="SWEEP_DIR", help="continue an interrupted sweep"
+    )
+    p.add_argument("--backend", default="ray", choices=["ray", "local"], help="(default: ray)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start Ray here)")
+    p.add_argument("--max-concurrent", type=int, default=None, help="most trials at once (Ray)")
+    p.add_argument(
+        "--threads-per-trial", type=int, default=None, help="CPU threads per trial (default: share)"
+    )
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (Ray)")
+    return p
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -117,7 +153,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code. Bad usage exits via argparse (code 2)."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:
+        return _sweep(build_sweep_parser().parse_intermixed_args(argv[1:]), argv)
+    args = build_parser().parse_args(argv)
     if args.command == "tasks":
         return _tasks(args.describe)
     if args.command == "plot":
@@ -213,3 +252,49 @@ def _plot(args: argparse.Namespace) -> int:
         print(f"{group.label}: {len(group.runs)} run(s)")
     print(f"wrote {result.png} and {result.svg}")
     return 0
+
+
+def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``mbrl sweep``: 0 when every trial is done, 1 when one failed, 2 on bad usage."""
+    from mbrl.sweep import AlgorithmRef, SweepError, SweepOptions, plan_sweep, run_sweep
+    from mbrl.sweep.backends import import_ray
+
+    try:
+        options = SweepOptions(
+            args.backend,
+            args.address,
+            args.max_concurrent,
+            args.threads_per_trial,
+            args.gpus_per_trial,
+        )
+        if args.backend == "ray":
+            import_ray()
+        if args.resume is not None:
+            if args.algorithm is not None or args.overrides or args.task or args.preset:
+                raise SweepError("--resume SWEEP_DIR takes no algorithm, task, preset or KEY=V")
+            sweep_dir = args.resume
+        else:
+            if args.algorithm not in ALGORITHMS:
+                raise SweepError(
+                    f"algorithm: expected one of {', '.join(ALGORITHMS)}, got {args.algorithm!r}"
+                )
+            algo = ALGORITHMS[args.algorithm]
+            ref = AlgorithmRef(args.algorithm, algo.module, algo.config, algo.runner)
+            preset = args.preset
+            if preset is None and args.task is not None:
+                preset = task_preset(args.algorithm, args.task)
+            base = [f"task={args.task}"] if args.task is not None else []
+            sweep_dir, _ = plan_sweep(
+                ref,
+                preset,
+                base,
+                args.overrides,
+                run_root=args.run_root,
+                name=args.name,
+                command=["mbrl", *argv],
+            )
+        summary = run_sweep(sweep_dir, options)
+    except (SweepError, ConfigError, SetupError, FileNotFoundError, ValueError) as exc:
+        print(f"mbrl sweep: {exc}", file=sys.stderr)
+        return 2
+    return 0 if all(r.status == "done" for r in summary.trials) else 1

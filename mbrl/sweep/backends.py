@@ -1,0 +1,208 @@
+"""Where a sweep's trials run: Ray Tune (a local Ray, or a cluster by address) or, without Ray,
+one child process after another.
+
+Neither back end schedules anything itself: Ray Tune places the trials (each reserves
+``threads_per_trial`` CPUs), and the local back end runs them in order.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import mbrl
+from mbrl.sweep.driver import (
+    INSTALL_HINT,
+    SweepError,
+    SweepOptions,
+    available_cores,
+    resolve_parallelism,
+)
+from mbrl.sweep.state import (
+    AlgorithmRef,
+    SweepPlan,
+    TrialSpec,
+    TrialStatus,
+    find_run_dir,
+    read_status,
+    write_status,
+)
+from mbrl.sweep.trial import THREAD_VARIABLES, run_trial
+
+__all__ = ["import_ray", "run_local", "run_ray"]
+
+_PROJECT_ROOT = str(Path(mbrl.__file__).resolve().parent.parent)
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    """The environment of a trial process: this ``mbrl`` first on the path, threads capped."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = _PROJECT_ROOT + (os.pathsep + path if path else "")
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    return env
+
+
+def _report(echo: Callable[[str], None], k: int, n: int, spec: TrialSpec, status: TrialStatus):
+    if status.status == "done":
+        echo(f"[{k}/{n}] {spec.name}: done ({status.wall_time_s or 0:.1f} s)")
+    else:
+        echo(f"[{k}/{n}] {spec.name}: FAILED: {status.error}")
+
+
+def run_local(
+    sweep_dir: Path,
+    plan: SweepPlan,
+    pending: Sequence[TrialSpec],
+    options: SweepOptions,
+    echo: Callable[[str], None],
+) -> None:
+    """Run ``pending`` one at a time, each in a child process (output in ``logs/<trial>.log``).
+
+    A child that dies without recording its status (killed, out of memory) is recorded as
+    failed with its exit code.
+    """
+    _, threads = resolve_parallelism(available_cores(), 1, 1, options.threads_per_trial)
+    logs = sweep_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    for k, spec in enumerate(pending, 1):
+        log = logs / f"{spec.name}.log"
+        cmd = [sys.executable, "-m", "mbrl.sweep.trial", str(sweep_dir), str(spec.index)]
+        cmd += ["--threads", str(threads)]
+        echo(f"[{k}/{len(pending)}] {spec.name}: running (log {log})")
+        with open(log, "a") as out:
+            code = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=_child_env(threads)
+            ).returncode
+        status = read_status(sweep_dir, spec.name)
+        if code != 0 and status.status != "error":
+            status = _record_crash(
+                sweep_dir, spec, f"trial process exited with code {code}; see {log}"
+            )
+        _report(echo, k, len(pending), spec, status)
+
+
+def _record_crash(sweep_dir: Path, spec: TrialSpec, error: str) -> TrialStatus:
+    run_dir = find_run_dir(sweep_dir, spec.name)
+    status = TrialStatus("error", str(run_dir) if run_dir else None, error)
+    write_status(sweep_dir, spec.name, status)
+    return status
+
+
+def import_ray() -> Any:
+    """``ray`` and ``ray.tune``, or :class:`SweepError` saying how to install them."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise SweepError(INSTALL_HINT) from None
+    return ray, tune
+
+
+def _ray_trial(config: dict[str, Any]) -> None:
+    """The Ray Tune trainable: one trial (in a Ray worker process)."""
+    run_trial(
+        config["sweep_dir"],
+        AlgorithmRef(**config["algorithm"]),
+        TrialSpec(**config["trial"]),
+        int(config["threads"]),
+    )
+
+
+def _trial_dirname(trial: Any) -> str:
+    return str(trial.config["trial"]["name"])[:100]
+
+
+def run_ray(
+    sweep_dir: Path,
+    plan: SweepPlan,
+    pending: Sequence[TrialSpec],
+    options: SweepOptions,
+    echo: Callable[[str], None],
+) -> None:
+    """Run ``pending`` as Ray Tune trials, on a Ray started here or the cluster at
+    ``options.address``. Ray's own records go in ``<sweep_dir>/ray``."""
+    ray, tune = import_ray()
+    started = not ray.is_initialized()
+    if started and options.address is None:
+        ray.init(
+            num_cpus=available_cores(),
+            include_dashboard=False,
+            runtime_env={"env_vars": {"PYTHONPATH": _child_env(1)["PYTHONPATH"]}},
+            log_to_driver=True,
+        )
+    elif started:
+        ray.init(address=options.address)
+    try:
+        _fit(ray, tune, sweep_dir, plan, pending, options, echo)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _cluster_cpus(ray: Any) -> tuple[int, int]:
+    """``(total CPUs, CPUs of the largest node)`` of the connected Ray cluster."""
+    total = int(ray.cluster_resources().get("CPU", 1))
+    nodes = [int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    return max(1, total), max([1, *nodes])
+
+
+def _fit(
+    ray: Any,
+    tune: Any,
+    sweep_dir: Path,
+    plan: SweepPlan,
+    pending: Sequence[TrialSpec],
+    options: SweepOptions,
+    echo: Callable[[str], None],
+) -> None:
+    total, largest = _cluster_cpus(ray)
+    concurrent, threads = resolve_parallelism(
+        total, len(pending), options.max_concurrent, options.threads_per_trial
+    )
+    if options.threads_per_trial is None:
+        threads = min(threads, largest)
+    if threads > largest:
+        raise SweepError(
+            f"threads_per_trial: {threads}, but the largest Ray node has {largest} CPUs"
+        )
+    echo(f"Ray: {total} CPU(s); up to {concurrent} trial(s) at once, {threads} thread(s) each")
+    resources = {"cpu": threads, "gpu": options.gpus_per_trial}
+    space = {
+        "sweep_dir": str(sweep_dir),
+        "algorithm": asdict(plan.algorithm),
+        "threads": threads,
+        "trial": tune.grid_search([asdict(t) for t in pending]),
+    }
+    tuner = tune.Tuner(
+        tune.with_resources(_ray_trial, resources),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=concurrent, trial_dirname_creator=_trial_dirname
+        ),
+        run_config=tune.RunConfig(
+            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=str(sweep_dir / "ray"),
+            failure_config=tune.FailureConfig(max_failures=0),
+            verbose=1,
+        ),
+    )
+    results = tuner.fit()
+    for k, result in enumerate(results, 1):
+        spec = TrialSpec(**result.config["trial"])
+        status = read_status(sweep_dir, spec.name)
+        if result.error is not None and status.status != "error":
+            status = _record_crash(
+                sweep_dir, spec, f"{type(result.error).__name__}: {result.error}"
+            )
+        elif result.error is None and status.status != "done":
+            status = _record_crash(
+                sweep_dir, spec, "Ray reported the trial finished, but it did not record done"
+            )
+        _report(echo, k, len(pending), spec, status)
