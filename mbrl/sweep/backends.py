@@ -105,18 +105,20 @@ def import_ray() -> Any:
     return ray, tune
 
 
-def _ray_trial(config: dict[str, Any]) -> None:
-    """The Ray Tune trainable: one trial (in a Ray worker process)."""
-    run_trial(
-        config["sweep_dir"],
-        AlgorithmRef(**config["algorithm"]),
-        TrialSpec(**config["trial"]),
-        int(config["threads"]),
-    )
+def _ray_trial(
+    config: dict[str, Any],
+    specs: dict[str, dict[str, Any]],
+    sweep_dir: str,
+    algorithm: dict[str, str],
+    threads: int,
+) -> None:
+    """The Ray Tune trainable: the trial ``config["trial"]`` (a name), in a Ray worker."""
+    spec = TrialSpec(**specs[config["trial"]])
+    run_trial(sweep_dir, AlgorithmRef(**algorithm), spec, threads)
 
 
-def _trial_dirname(trial: Any) -> str:
-    return str(trial.config["trial"]["name"])[:100]
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["trial"])[:100]
 
 
 def run_ray(
@@ -174,17 +176,20 @@ def _fit(
         )
     echo(f"Ray: {total} CPU(s); up to {concurrent} trial(s) at once, {threads} thread(s) each")
     resources = {"cpu": threads, "gpu": options.gpus_per_trial}
-    space = {
-        "sweep_dir": str(sweep_dir),
-        "algorithm": asdict(plan.algorithm),
-        "threads": threads,
-        "trial": tune.grid_search([asdict(t) for t in pending]),
-    }
+    trainable = tune.with_parameters(
+        _ray_trial,
+        specs={t.name: asdict(t) for t in pending},  # in Ray's object store, once
+        sweep_dir=str(sweep_dir),
+        algorithm=asdict(plan.algorithm),
+        threads=threads,
+    )
     tuner = tune.Tuner(
-        tune.with_resources(_ray_trial, resources),
-        param_space=space,
+        tune.with_resources(trainable, resources),
+        param_space={"trial": tune.grid_search([t.name for t in pending])},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=concurrent, trial_dirname_creator=_trial_dirname
+            max_concurrent_trials=concurrent,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
             name=f"run-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -194,8 +199,9 @@ def _fit(
         ),
     )
     results = tuner.fit()
+    by_name = {t.name: t for t in pending}
     for k, result in enumerate(results, 1):
-        spec = TrialSpec(**result.config["trial"])
+        spec = by_name[result.config["trial"]]
         status = read_status(sweep_dir, spec.name)
         if result.error is not None and status.status != "error":
             status = _record_crash(
