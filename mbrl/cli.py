@@ -259,6 +259,7 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from mbrl.sweep import AlgorithmRef, SweepError, SweepOptions, plan_sweep, run_sweep
     from mbrl.sweep.backends import import_ray
 
+    sweep_dir = None
     try:
         options = SweepOptions(
             args.backend,
@@ -294,6 +295,10 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 command=["mbrl", *argv],
             )
         summary = run_sweep(sweep_dir, options)
+    except KeyboardInterrupt:
+        where = f" with: mbrl sweep --resume {sweep_dir}" if sweep_dir is not None else ""
+        print(f"mbrl sweep: interrupted; finished trials are kept, resume{where}", file=sys.stderr)
+        return 130
     except (SweepError, ConfigError, SetupError, FileNotFoundError, ValueError) as exc:
         print(f"mbrl sweep: {exc}", file=sys.stderr)
         return 2

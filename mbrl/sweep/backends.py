@@ -52,8 +52,10 @@ def _child_env(threads: int) -> dict[str, str]:
 def _report(echo: Callable[[str], None], k: int, n: int, spec: TrialSpec, status: TrialStatus):
     if status.status == "done":
         echo(f"[{k}/{n}] {spec.name}: done ({status.wall_time_s or 0:.1f} s)")
-    else:
+    elif status.status == "error":
         echo(f"[{k}/{n}] {spec.name}: FAILED: {status.error}")
+    else:
+        echo(f"[{k}/{n}] {spec.name}: not finished ({status.status}); resume the sweep to go on")
 
 
 def run_local(
@@ -203,12 +205,7 @@ def _fit(
     for k, result in enumerate(results, 1):
         spec = by_name[result.config["trial"]]
         status = read_status(sweep_dir, spec.name)
-        if result.error is not None and status.status != "error":
-            status = _record_crash(
-                sweep_dir, spec, f"{type(result.error).__name__}: {result.error}"
-            )
-        elif result.error is None and status.status != "done":
-            status = _record_crash(
-                sweep_dir, spec, "Ray reported the trial finished, but it did not record done"
-            )
+        if result.error is not None and status.status != "error":  # died without a record
+            error = f"{type(result.error).__name__}: {result.error}"
+            status = _record_crash(sweep_dir, spec, error)
         _report(echo, k, len(pending), spec, status)
