@@ -141,6 +141,9 @@ def build_sweep_parser() -> argparse.ArgumentParser:
         "--threads-per-trial", type=int, default=None, help="CPU threads per trial (default: share)"
     )
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (Ray)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check every trial's config, list them, run none"
+    )
     return p
 
 
@@ -268,7 +271,7 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             args.threads_per_trial,
             args.gpus_per_trial,
         )
-        if args.backend == "ray":
+        if args.backend == "ray" and not args.dry_run:
             import_ray()
         if args.resume is not None:
             if args.algorithm is not None or args.overrides or args.task or args.preset:
@@ -285,7 +288,7 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             if preset is None and args.task is not None:
                 preset = task_preset(args.algorithm, args.task)
             base = [f"task={args.task}"] if args.task is not None else []
-            sweep_dir, _ = plan_sweep(
+            sweep_dir, plan = plan_sweep(
                 ref,
                 preset,
                 base,
@@ -293,7 +296,13 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 run_root=args.run_root,
                 name=args.name,
                 command=["mbrl", *argv],
+                create=not args.dry_run,
             )
+            if args.dry_run:
+                print(f"{len(plan.trials)} trial(s) in {sweep_dir} (dry run: nothing written)")
+                for t in plan.trials:
+                    print(f"  {t.name}: " + " ".join(f"{k}={v}" for k, v in t.point.items()))
+                return 0
         summary = run_sweep(sweep_dir, options)
     except KeyboardInterrupt:
         where = f" with: mbrl sweep --resume {sweep_dir}" if sweep_dir is not None else ""

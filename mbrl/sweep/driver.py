@@ -125,6 +125,7 @@ def plan_sweep(
     name: str | None = None,
     command: Sequence[str] = (),
     load: Callable[[AlgorithmRef], tuple[type, Callable]] | None = None,
+    create: bool = True,
 ) -> tuple[Path, SweepPlan]:
     """Expand ``sweep_args`` into trials, check each trial's config, write ``sweep.yaml``.
 
@@ -137,6 +138,8 @@ def plan_sweep(
         name: the sweep folder's name; ``None``: ``sweep-<algorithm>[-<task>]-<time>``. A folder
             of that name holding the same plan is resumed; one holding another plan is an error.
         command: the command line, recorded in ``sweep.yaml``.
+        load: imports the algorithm (default :func:`mbrl.sweep.trial.load_algorithm`).
+        create: make the folder and write ``sweep.yaml`` (``False``: only check and plan).
 
     Returns:
         ``(sweep folder, plan)``.
@@ -177,10 +180,12 @@ def plan_sweep(
                 where = ", ".join(f"{k}={v}" for k, v in point.items()) or "the fixed overrides"
                 raise SweepError(f"trial {index} ({where}): {exc}") from None
             trials.append(TrialSpec(index, trial_name, dict(point), config_to_dict(cfg)))
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        warnings.warn(message, stacklevel=2)
+    unique = {str(w.message): w for w in caught}  # once each, not once per trial
+    for w in unique.values():
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     plan = SweepPlan(algorithm, grid.keys, tuple(command), tuple(trials))
-    _claim_folder(sweep_dir, plan)
+    if create:
+        _claim_folder(sweep_dir, plan)
     return sweep_dir, plan
 
 

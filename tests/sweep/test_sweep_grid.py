@@ -162,3 +162,15 @@ def test_cli_usage_errors_exit_2_without_a_folder(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err
     assert "pip install 'mbrl-toolkit[distributed]'" in err and "--backend local" in err
     assert not root.exists()
+
+
+def test_cli_dry_run_lists_the_trials_and_writes_nothing(tmp_path, capsys):
+    argv = ["sweep", "pets", "--task", "cartpole-swingup", "seed=0,1,2", "planner=cem,icem,mppi"]
+    with pytest.warns(UserWarning, match="'mppi' does not read") as caught:
+        assert cli.main([*argv, "--run-root", str(tmp_path), "--dry-run"]) == 0
+    assert len(caught) == 1  # once, not once per trial
+    out = capsys.readouterr().out
+    assert (
+        out.startswith("9 trial(s) in ") and "t008-seed=2_planner=mppi: seed=2 planner=mppi" in out
+    )
+    assert list(tmp_path.iterdir()) == []
