@@ -83,7 +83,7 @@ def run_local(
                 cmd, stdout=out, stderr=subprocess.STDOUT, env=_child_env(threads)
             ).returncode
         status = read_status(sweep_dir, spec.name)
-        if code != 0 and status.status != "error":
+        if code != 0 and status.status in ("pending", "running"):  # died unrecorded
             status = _record_crash(
                 sweep_dir, spec, f"trial process exited with code {code}; see {log}"
             )
@@ -205,7 +205,7 @@ def _fit(
     for k, result in enumerate(results, 1):
         spec = by_name[result.config["trial"]]
         status = read_status(sweep_dir, spec.name)
-        if result.error is not None and status.status != "error":  # died without a record
+        if result.error is not None and status.status in ("pending", "running"):
             error = f"{type(result.error).__name__}: {result.error}"
             status = _record_crash(sweep_dir, spec, error)
         _report(echo, k, len(pending), spec, status)
