@@ -259,7 +259,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``mbrl sweep``: 0 when every trial is done, 1 when one failed, 2 on bad usage."""
-    from mbrl.sweep import AlgorithmRef, SweepError, SweepOptions, plan_sweep, run_sweep
+    from mbrl.sweep import SweepError, SweepOptions, run_sweep
     from mbrl.sweep.backends import import_ray
 
     sweep_dir = None
@@ -273,36 +273,9 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
         if args.backend == "ray" and not args.dry_run:
             import_ray()
-        if args.resume is not None:
-            if args.algorithm is not None or args.overrides or args.task or args.preset:
-                raise SweepError("--resume SWEEP_DIR takes no algorithm, task, preset or KEY=V")
-            sweep_dir = args.resume
-        else:
-            if args.algorithm not in ALGORITHMS:
-                raise SweepError(
-                    f"algorithm: expected one of {', '.join(ALGORITHMS)}, got {args.algorithm!r}"
-                )
-            algo = ALGORITHMS[args.algorithm]
-            ref = AlgorithmRef(args.algorithm, algo.module, algo.config, algo.runner)
-            preset = args.preset
-            if preset is None and args.task is not None:
-                preset = task_preset(args.algorithm, args.task)
-            base = [f"task={args.task}"] if args.task is not None else []
-            sweep_dir, plan = plan_sweep(
-                ref,
-                preset,
-                base,
-                args.overrides,
-                run_root=args.run_root,
-                name=args.name,
-                command=["mbrl", *argv],
-                create=not args.dry_run,
-            )
-            if args.dry_run:
-                print(f"{len(plan.trials)} trial(s) in {sweep_dir} (dry run: nothing written)")
-                for t in plan.trials:
-                    print(f"  {t.name}: " + " ".join(f"{k}={v}" for k, v in t.point.items()))
-                return 0
+        sweep_dir = _sweep_folder(args, argv)
+        if sweep_dir is None:  # a dry run
+            return 0
         summary = run_sweep(sweep_dir, options)
     except KeyboardInterrupt:
         where = f" with: mbrl sweep --resume {sweep_dir}" if sweep_dir is not None else ""
@@ -312,3 +285,42 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"mbrl sweep: {exc}", file=sys.stderr)
         return 2
     return 0 if all(r.status == "done" for r in summary.trials) else 1
+
+
+def _sweep_folder(args: argparse.Namespace, argv: Sequence[str]) -> Path | None:
+    """The folder of the sweep to run: ``--resume``'s, or a new plan's (``None`` after
+    ``--dry-run``, which prints the plan and writes nothing)."""
+    from mbrl.sweep import AlgorithmRef, SweepError, plan_sweep
+
+    if args.resume is not None:
+        if args.algorithm is not None or args.overrides or args.task or args.preset:
+            raise SweepError("--resume SWEEP_DIR takes no algorithm, task, preset or KEY=V")
+        if args.dry_run:
+            raise SweepError("--dry-run checks a new sweep; it does not go with --resume")
+        return Path(args.resume)
+    if args.algorithm not in ALGORITHMS:
+        raise SweepError(
+            f"algorithm: expected one of {', '.join(ALGORITHMS)}, got {args.algorithm!r}"
+        )
+    algo = ALGORITHMS[args.algorithm]
+    ref = AlgorithmRef(args.algorithm, algo.module, algo.config, algo.runner)
+    preset = args.preset
+    if preset is None and args.task is not None:
+        preset = task_preset(args.algorithm, args.task)
+    base = [f"task={args.task}"] if args.task is not None else []
+    sweep_dir, plan = plan_sweep(
+        ref,
+        preset,
+        base,
+        args.overrides,
+        run_root=args.run_root,
+        name=args.name,
+        command=["mbrl", *argv],
+        create=not args.dry_run,
+    )
+    if not args.dry_run:
+        return sweep_dir
+    print(f"{len(plan.trials)} trial(s) in {sweep_dir} (dry run: nothing written)")
+    for t in plan.trials:
+        print(f"  {t.name}: " + " ".join(f"{k}={v}" for k, v in t.point.items()))
+    return None

@@ -88,8 +88,13 @@ class SweepOptions:
                 raise SweepError(f"{name}: expected an int >= 1, got {value!r}")
         if not self.gpus_per_trial >= 0:
             raise SweepError(f"gpus_per_trial: expected a number >= 0, got {self.gpus_per_trial!r}")
-        if self.address is not None and self.backend != "ray":
-            raise SweepError("address: only the ray back end connects to a cluster")
+        if self.backend == "local":
+            if self.address is not None:
+                raise SweepError("address: only the ray back end connects to a cluster")
+            if self.max_concurrent not in (None, 1):
+                raise SweepError("max_concurrent: the local back end runs one trial at a time")
+            if self.gpus_per_trial:
+                raise SweepError("gpus_per_trial: only the ray back end reserves GPUs")
 
 
 def available_cores() -> int:

@@ -174,3 +174,33 @@ def test_cli_dry_run_lists_the_trials_and_writes_nothing(tmp_path, capsys):
         out.startswith("9 trial(s) in ") and "t008-seed=2_planner=mppi: seed=2 planner=mppi" in out
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parallelism_shares_the_cores():
+    from mbrl.sweep.driver import resolve_parallelism
+
+    assert resolve_parallelism(16, 9, None, None) == (9, 1)
+    assert resolve_parallelism(16, 4, None, None) == (4, 4)
+    assert resolve_parallelism(16, 40, None, None) == (16, 1)
+    assert resolve_parallelism(16, 40, None, 4) == (4, 4)
+    assert resolve_parallelism(16, 40, 2, None) == (2, 8)
+    assert resolve_parallelism(2, 1, None, None) == (1, 2)
+    assert resolve_parallelism(2, 5, None, 8) == (1, 8)  # asked for more threads than cores
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend": "slurm"}, "backend: expected one of ray, local"),
+        ({"max_concurrent": 0}, "max_concurrent: expected an int >= 1"),
+        ({"threads_per_trial": 1.5}, "threads_per_trial: expected an int >= 1"),
+        ({"gpus_per_trial": -1}, "gpus_per_trial"),
+        ({"backend": "local", "address": "auto"}, "address: only the ray back end"),
+        ({"backend": "local", "max_concurrent": 2}, "one trial at a time"),
+    ],
+)
+def test_bad_options_name_the_option(kwargs, match):
+    from mbrl.sweep import SweepOptions
+
+    with pytest.raises(SweepError, match=match):
+        SweepOptions(**kwargs)
