@@ -124,7 +124,12 @@ def read_returns(run_dir: str | Path) -> ReturnCurve | None:
 
 def _trial_row(sweep_dir: Path, index: int, name: str, point: dict[str, str]) -> TrialRow:
     status: TrialStatus = read_status(sweep_dir, name)
-    curve = read_returns(status.run_dir) if status.run_dir else None
+    error = status.error
+    try:
+        curve = read_returns(status.run_dir) if status.run_dir else None
+    except (OSError, ValueError) as exc:  # one damaged log must not hide the other trials
+        curve = None
+        error = "; ".join(e for e in (error, f"returns not readable: {exc}") if e)
     nan = math.nan
     return TrialRow(
         index=index,
@@ -137,7 +142,7 @@ def _trial_row(sweep_dir: Path, index: int, name: str, point: dict[str, str]) ->
         returns_from=curve.source if curve else "",
         wall_time_s=status.wall_time_s,
         run_dir=status.run_dir,
-        error=status.error,
+        error=error,
         curve=curve,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,16 @@ def test_summarize_writes_one_row_per_trial_and_per_setting(tmp_path):
         8.0,
     )
     assert summary.png.stat().st_size > 0 and summary.svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_a_damaged_log_is_reported_in_its_row_only(tmp_path):
+    specs = tuple(TrialSpec(i, f"t{i:03d}", {"seed": str(i)}, {}) for i in range(2))
+    write_plan(tmp_path, SweepPlan(AlgorithmRef("pets", "m", "C", "r"), ("seed",), (), specs))
+    for spec, returns in zip(specs, ([1.0, 2.0], [3.0]), strict=True):
+        run = _run_dir(tmp_path, spec.name, returns)
+        write_status(tmp_path, spec.name, TrialStatus("done", str(run)))
+    (Path(run) / "trial.csv").write_text("step,return\n1,oops\n")
+    good, bad = summarize(tmp_path).trials
+    assert good.final_return == 2.0 and good.error is None
+    assert bad.status == "done" and math.isnan(bad.final_return)
+    assert "returns not readable" in bad.error and "not a number: 'oops'" in bad.error
