@@ -142,7 +142,14 @@ def run_ray(
             log_to_driver=True,
         )
     elif started:
-        ray.init(address=options.address)
+        try:
+            ray.init(address=options.address)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise SweepError(
+                f"address: cannot connect to the Ray cluster at {options.address!r} ({exc}); "
+                "for a cluster with token authentication set RAY_AUTH_MODE=token "
+                f"(docs/sweeps.md); then: mbrl sweep --resume {sweep_dir}"
+            ) from None
     try:
         _fit(ray, tune, sweep_dir, plan, pending, options, echo)
     finally:
