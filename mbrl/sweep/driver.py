@@ -23,6 +23,7 @@ from mbrl.sweep.state import (
     AlgorithmRef,
     SweepPlan,
     TrialSpec,
+    driver_lock,
     read_plan,
     read_status,
     write_plan,
@@ -227,16 +228,16 @@ def run_sweep(
 
     sweep_dir = Path(sweep_dir).resolve()
     plan = read_plan(sweep_dir)
-    pending = [t for t in plan.trials if read_status(sweep_dir, t.name).status != "done"]
-    done = len(plan.trials) - len(pending)
-    echo(
-        f"sweep {sweep_dir}: {len(plan.trials)} trial(s), {done} done, "
-        f"{len(pending)} to run ({options.backend})"
-    )
-    if pending:
-        if options.backend == "local":
+    with driver_lock(sweep_dir):  # SweepBusy if another driver runs it
+        pending = [t for t in plan.trials if read_status(sweep_dir, t.name).status != "done"]
+        done = len(plan.trials) - len(pending)
+        echo(
+            f"sweep {sweep_dir}: {len(plan.trials)} trial(s), {done} done, "
+            f"{len(pending)} to run ({options.backend})"
+        )
+        if pending and options.backend == "local":
             backends.run_local(sweep_dir, plan, pending, options, echo)
-        else:
+        elif pending:
             backends.run_ray(sweep_dir, plan, pending, options, echo)
     summary = summarize(sweep_dir, plan)
     for line in summary_lines(summary):

@@ -3,6 +3,7 @@
 Layout of ``runs/<sweep-name>/``::
 
     sweep.yaml               the plan: algorithm, swept keys, every trial's full config (versioned)
+    driver.lock              while a driver runs the sweep: its host and process id
     status/<trial>.yaml      per trial: running / done / error, its run directory, the error
     logs/<trial>.log         the trial's console output (``--backend local``)
     <trial>-<time>/          each trial's usual run directory (config.yaml, *.csv, checkpoints/)
@@ -18,9 +19,12 @@ no preset file, and a resumed sweep runs exactly what it planned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +37,11 @@ __all__ = [
     "SWEEP_FORMAT",
     "STATUSES",
     "AlgorithmRef",
+    "SweepBusy",
     "SweepPlan",
     "TrialSpec",
     "TrialStatus",
+    "driver_lock",
     "find_run_dir",
     "read_plan",
     "read_status",
@@ -48,6 +54,10 @@ SWEEP_FORMAT = 1
 
 STATUSES = ("pending", "running", "done", "error")
 PLAN_FILE = "sweep.yaml"
+
+
+class SweepBusy(ValueError):
+    """Another driver is running this sweep (see :func:`driver_lock`)."""
 
 
 @dataclass(frozen=True)
@@ -169,3 +179,45 @@ def find_run_dir(sweep_dir: Path, name: str) -> Path | None:
         if p.is_dir() and pattern.match(p.name) and (p / "run.yaml").is_file()
     ]
     return max(found, key=lambda p: (p.stat().st_mtime, p.name)) if found else None
+
+
+@contextlib.contextmanager
+def driver_lock(sweep_dir: Path) -> Iterator[None]:
+    """Hold ``driver.lock`` while running the sweep, so two drivers never run the same trials.
+
+    A lock left by a process of this host that no longer exists is taken over; one held by a
+    live process, or by another host, raises :class:`SweepBusy` naming it (remove the file if
+    that driver is known to be gone).
+    """
+    path = Path(sweep_dir) / "driver.lock"
+    me = f"{socket.gethostname()} {os.getpid()}"
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            owner = path.read_text().strip() if path.is_file() else ""
+            host, _, pid = owner.partition(" ")
+            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+                path.unlink(missing_ok=True)  # its driver died: take the sweep over
+                continue
+            raise SweepBusy(
+                f"{str(sweep_dir)!r} is being run by another mbrl sweep ({owner or 'unknown'}); "
+                f"if that process is gone, remove {str(path)!r}"
+            ) from None
+    try:
+        os.write(fd, me.encode())
+        os.close(fd)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

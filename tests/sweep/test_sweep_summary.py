@@ -146,3 +146,27 @@ def test_a_damaged_log_is_reported_in_its_row_only(tmp_path):
     assert good.final_return == 2.0 and good.error is None
     assert bad.status == "done" and math.isnan(bad.final_return)
     assert "returns not readable" in bad.error and "not a number: 'oops'" in bad.error
+
+
+def test_one_driver_per_sweep(tmp_path):
+    import os
+    import socket
+
+    from mbrl.sweep.state import SweepBusy, driver_lock
+
+    lock = tmp_path / "driver.lock"
+    with driver_lock(tmp_path):
+        assert lock.read_text() == f"{socket.gethostname()} {os.getpid()}"
+        with (
+            pytest.raises(SweepBusy, match=f"another mbrl sweep .*{os.getpid()}"),
+            driver_lock(tmp_path),
+        ):
+            pass
+    assert not lock.exists()
+    lock.write_text(f"{socket.gethostname()} 4194305")  # above any pid_max: a dead driver
+    with driver_lock(tmp_path):
+        assert lock.read_text().endswith(str(os.getpid()))
+    lock.write_text("another-host 1")
+    with pytest.raises(SweepBusy, match="another-host 1.*remove"), driver_lock(tmp_path):
+        pass
+    assert lock.read_text() == "another-host 1"
