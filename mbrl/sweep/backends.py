@@ -33,6 +33,7 @@ from mbrl.sweep.state import (
     read_status,
     write_status,
 )
+from mbrl.sweep.summary import summarize
 from mbrl.sweep.trial import THREAD_VARIABLES, run_trial
 
 __all__ = ["import_ray", "run_local", "run_ray"]
@@ -88,6 +89,7 @@ def run_local(
                 sweep_dir, spec, f"trial process exited with code {code}; see {log}"
             )
         _report(echo, k, len(pending), spec, status)
+        summarize(sweep_dir, plan)  # the results so far, should the sweep be stopped
 
 
 def _record_crash(sweep_dir: Path, spec: TrialSpec, error: str) -> TrialStatus:
@@ -119,6 +121,19 @@ def _ray_trial(
     run_trial(sweep_dir, AlgorithmRef(**algorithm), spec, threads)
 
 
+def _summary_callback(tune: Any, sweep_dir: Path, plan: SweepPlan) -> Any:
+    """A Tune callback that rewrites the sweep's summary whenever a trial ends."""
+
+    class SummaryCallback(tune.Callback):
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any):
+            summarize(sweep_dir, plan)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any):
+            summarize(sweep_dir, plan)
+
+    return SummaryCallback()
+
+
 def _trial_name(trial: Any) -> str:
     return str(trial.config["trial"])[:100]
 
@@ -136,6 +151,7 @@ def run_ray(
     started = not ray.is_initialized()
     if started and options.address is None:
         ray.init(
+            address="local",  # a new Ray here, even if this machine is part of a cluster
             num_cpus=available_cores(),
             include_dashboard=False,
             runtime_env={"env_vars": {"PYTHONPATH": _child_env(1)["PYTHONPATH"]}},
@@ -204,6 +220,7 @@ def _fit(
             name=f"run-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str(sweep_dir / "ray"),
             failure_config=tune.FailureConfig(max_failures=0),
+            callbacks=[_summary_callback(tune, sweep_dir, plan)],
             verbose=1,
         ),
     )
