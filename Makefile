@@ -21,7 +21,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# the slow tests include a sweep on a local Ray, so they install the distributed extra (ray[tune])
 test-slow: $(STAMP)
+	$(PY) -c "import ray.tune" 2>/dev/null || $(PY) -m pip install -q -e ".[distributed]"
 	$(PY) -m pytest -m slow
 
 demo: $(STAMP)

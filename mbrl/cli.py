@@ -9,6 +9,7 @@ no algorithm imports this module. Each algorithm command takes the same options:
     mbrl demo                                               # = mbrl pets --preset demo
     mbrl plot runs/pets-* --out compare                     # compare runs: compare.png, .svg
     mbrl video runs/pets-reacher-20261202-101500 --out reacher.mp4  # the saved agent, rendered
+    mbrl sweep pets --task cartpole-swingup seed=0,1,2 planner=cem,icem   # a grid (docs/sweeps.md)
 
 A bad setting, task, device or run folder ends with one line ``mbrl <command>: ...`` and exit
 code 2, before any run directory is made.
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--x", default="env_steps", choices=["env_steps", "trials"], help="x axis (env_steps)"
     )
     p.add_argument("--title", default=None, help="figure title")
+    sub.add_parser(
+        "sweep",
+        help="run an algorithm over a grid of settings and seeds (Ray Tune, or --backend local)",
+        add_help=False,
+    )
     _add_video(sub)
     return parser
 
@@ -133,6 +139,39 @@ def _add_video(sub: Any) -> None:
     p.add_argument("--size", type=int, default=320, help="frame width and height, pixels (320)")
 
 
+def build_sweep_parser() -> argparse.ArgumentParser:
+    """The parser of ``mbrl sweep`` (parsed on its own: options and overrides may mix)."""
+    p = argparse.ArgumentParser(
+        prog="mbrl sweep",
+        description="Run ALGORITHM once per point of the grid the KEY=V1,V2,... arguments span "
+        "(KEY=V sets V for every point; values are split at commas outside brackets and "
+        "quotes). Each trial writes its run directory under RUN_ROOT/<sweep name>/; the sweep "
+        "writes summary.csv, settings.csv and returns.png there. See docs/sweeps.md.",
+    )
+    p.add_argument("algorithm", nargs="?", help=f"one of: {', '.join(ALGORITHMS)}")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=V1[,V2...]", help="e.g. seed=0,1,2 planner=cem,icem"
+    )
+    p.add_argument("--task", default=None, help="task name; picks the preset <algorithm>_<task>")
+    p.add_argument("--preset", default=None, help="YAML preset name or path for every trial")
+    p.add_argument("--run-root", default="runs", help="folder the sweep folder goes in (runs)")
+    p.add_argument("--name", default=None, help="sweep folder name (default: sweep-ALGO-TASK-TIME)")
+    p.add_argument(
+        "--resume", default=None, metavar="SWEEP_DIR", help="continue an interrupted sweep"
+    )
+    p.add_argument("--backend", default="ray", choices=["ray", "local"], help="(default: ray)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start Ray here)")
+    p.add_argument("--max-concurrent", type=int, default=None, help="most trials at once (Ray)")
+    p.add_argument(
+        "--threads-per-trial", type=int, default=None, help="CPU threads per trial (default: share)"
+    )
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (Ray)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check every trial's config, list them, run none"
+    )
+    return p
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-root", default=None, help="folder the run directory goes in")
     p.add_argument(
@@ -142,7 +181,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code. Bad usage exits via argparse (code 2)."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:
+        return _sweep(build_sweep_parser().parse_intermixed_args(argv[1:]), argv)
+    args = build_parser().parse_args(argv)
     if args.command == "tasks":
         return _tasks(args.describe)
     if args.command == "plot":
@@ -273,3 +315,72 @@ def _video(args: argparse.Namespace) -> int:
         f"{result.fps:.1f} fps (MUJOCO_GL={result.backend}); returns {returns}"
     )
     return 0
+
+
+def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``mbrl sweep``: 0 when every trial is done, 1 when one failed, 2 on bad usage."""
+    from mbrl.sweep import SweepError, SweepOptions, run_sweep
+    from mbrl.sweep.backends import import_ray
+
+    sweep_dir = None
+    try:
+        options = SweepOptions(
+            args.backend,
+            args.address,
+            args.max_concurrent,
+            args.threads_per_trial,
+            args.gpus_per_trial,
+        )
+        if args.backend == "ray" and not args.dry_run:
+            import_ray()
+        sweep_dir = _sweep_folder(args, argv)
+        if sweep_dir is None:  # a dry run
+            return 0
+        summary = run_sweep(sweep_dir, options)
+    except KeyboardInterrupt:
+        where = f" with: mbrl sweep --resume {sweep_dir}" if sweep_dir is not None else ""
+        print(f"mbrl sweep: interrupted; finished trials are kept, resume{where}", file=sys.stderr)
+        return 130
+    except (SweepError, ConfigError, SetupError, FileNotFoundError, ValueError) as exc:
+        print(f"mbrl sweep: {exc}", file=sys.stderr)
+        return 2
+    return 0 if all(r.status == "done" for r in summary.trials) else 1
+
+
+def _sweep_folder(args: argparse.Namespace, argv: Sequence[str]) -> Path | None:
+    """The folder of the sweep to run: ``--resume``'s, or a new plan's (``None`` after
+    ``--dry-run``, which prints the plan and writes nothing)."""
+    from mbrl.sweep import AlgorithmRef, SweepError, plan_sweep
+
+    if args.resume is not None:
+        if args.algorithm is not None or args.overrides or args.task or args.preset:
+            raise SweepError("--resume SWEEP_DIR takes no algorithm, task, preset or KEY=V")
+        if args.dry_run:
+            raise SweepError("--dry-run checks a new sweep; it does not go with --resume")
+        return Path(args.resume)
+    if args.algorithm not in ALGORITHMS:
+        raise SweepError(
+            f"algorithm: expected one of {', '.join(ALGORITHMS)}, got {args.algorithm!r}"
+        )
+    algo = ALGORITHMS[args.algorithm]
+    ref = AlgorithmRef(args.algorithm, algo.module, algo.config, algo.runner)
+    preset = args.preset
+    if preset is None and args.task is not None:
+        preset = task_preset(args.algorithm, args.task)
+    base = [f"task={args.task}"] if args.task is not None else []
+    sweep_dir, plan = plan_sweep(
+        ref,
+        preset,
+        base,
+        args.overrides,
+        run_root=args.run_root,
+        name=args.name,
+        command=["mbrl", *argv],
+        create=not args.dry_run,
+    )
+    if not args.dry_run:
+        return sweep_dir
+    print(f"{len(plan.trials)} trial(s) in {sweep_dir} (dry run: nothing written)")
+    for t in plan.trials:
+        print(f"  {t.name}: " + " ".join(f"{k}={v}" for k, v in t.point.items()))
+    return None
