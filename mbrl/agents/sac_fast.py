@@ -126,7 +126,8 @@ def _actor_input_grad(
     The gradient of the minimum reaches only the critic that attains it (``idx (N,)``, as
     autograd's ``min`` backward does), so each row is backpropagated through that critic
     alone: the rows of critic ``k`` are gathered and go through ``k``'s weights, one ``mm``
-    per layer, instead of every critic on every row with zero gradients on the others.
+    per layer, instead of every critic on every row with zero gradients on the others. (On
+    CUDA the row selection, ``nonzero``, synchronises once per critic.)
     """
     ws_, last = critics.weights, len(critics.weights) - 1
     first = inputs[0]
