@@ -12,8 +12,12 @@ Each side runs in its own process, kept alive for the whole run: ours with this 
 (``--worker ours``), SB3's with the interpreter of a separate venv
 (``benchmarks/_sb3_sac_worker.py``, working directory outside the repository). The orchestrator
 alternates timed rounds of ``--updates`` updates between the two (the order flips every round),
-so both see the same machine load; it reports the best and the median round of each side and
-their ratios. Setup of the SB3 venv (torch first, so pip keeps this exact torch)::
+so both see the same machine load; it reports the best and the median round of each side, their
+ratios, and the ratio of every pair of adjacent rounds. ``--baseline-root DIR`` adds a third
+process running this project's agent from another checkout (e.g. ``git archive`` of an older
+commit unpacked in ``DIR``), alternated with the other two, to measure a change against SB3
+and against the code before it in the same run. Setup of the SB3 venv (torch first, so pip
+keeps this exact torch)::
 
     python3 -m venv /tmp/venv-sb3
     /tmp/venv-sb3/bin/pip install torch==2.13.0
@@ -23,6 +27,8 @@ Run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sac.py
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sac.py --rounds 10 --updates 200
+    mkdir -p /tmp/base && git archive 1ef43e3 mbrl envs control | tar -x -C /tmp/base
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sac.py --baseline-root /tmp/base
 """
 
 from __future__ import annotations
@@ -45,10 +51,13 @@ DEFAULT_PEER_PYTHON = "/tmp/venv-sb3/bin/python"
 
 
 def ours_worker(args: argparse.Namespace) -> None:
-    """Line protocol of ``_sb3_sac_worker.py``, for this project's agent."""
-    sys.path.insert(0, str(ROOT))
+    """Line protocol of ``_sb3_sac_worker.py``, for this project's agent (from ``--root``)."""
+    sys.path.insert(0, args.root)
     from mbrl.agents.sac import SAC, SACConfig
     from mbrl.data.replay_buffer import ReplayBuffer
+
+    if not Path(sys.modules[SAC.__module__].__file__ or "").is_relative_to(args.root):
+        raise RuntimeError(f"ours worker: mbrl imported from outside {args.root}")
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
@@ -120,7 +129,11 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="updates per timed round")
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds per side")
     parser.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON, help="SB3 venv python")
+    parser.add_argument(
+        "--baseline-root", help="also time this project's agent from this checkout's code"
+    )
     parser.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "ours":
         ours_worker(args)
@@ -131,17 +144,25 @@ def main() -> None:
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
-    ours = Worker("ours", [sys.executable, __file__, "--worker", "ours", *sizes], str(ROOT), env)
-    sb3 = Worker("sb3", [args.peer_python, str(SB3_WORKER), *sizes], "/tmp", env)
-    times: dict[str, list[float]] = {"ours": [], "sb3": []}
+    cmd = [sys.executable, __file__, "--worker", "ours", *sizes]
+    workers = [Worker("ours", cmd, str(ROOT), env)]
+    if args.baseline_root:
+        root = str(Path(args.baseline_root).resolve())
+        workers.append(Worker("base", [*cmd, f"--root={root}"], "/tmp", env))
+    workers.append(Worker("sb3", [args.peer_python, str(SB3_WORKER), *sizes], "/tmp", env))
+    times: dict[str, list[float]] = {w.name: [] for w in workers}
     try:
         for r in range(args.rounds):
-            order = [ours, sb3] if r % 2 == 0 else [sb3, ours]
-            for w in order:
+            for w in workers if r % 2 == 0 else workers[::-1]:
                 times[w.name].append(w.run(args.updates))
     finally:
-        ours.close()
-        sb3.close()
+        for w in workers:
+            w.close()
+    report(args, times)
+
+
+def report(args: argparse.Namespace, times: dict[str, list[float]]) -> None:
+    """Rates per side and the ratios of ``ours`` to every other side."""
     rate = {k: [args.updates / t for t in v] for k, v in times.items()}
     print(
         f"SAC updates/s, batch {args.batch}, 2x256 nets, obs {args.obs_dim}, act "
@@ -152,12 +173,14 @@ def main() -> None:
     for k, v in rate.items():
         rounds = " ".join(f"{x:.0f}" for x in v)
         print(f"{k:<6} {max(v):>10.1f} {statistics.median(v):>10.1f}   {rounds}")
-    per_round = [o / s for o, s in zip(times["sb3"], times["ours"], strict=True)]
-    print(
-        f"ratio ours/sb3: best {max(rate['ours']) / max(rate['sb3']):.2f}, median "
-        f"{statistics.median(rate['ours']) / statistics.median(rate['sb3']):.2f}, "
-        f"per-round median {statistics.median(per_round):.2f}"
-    )
+    for other in [k for k in times if k != "ours"]:
+        per_round = [o / s for o, s in zip(times[other], times["ours"], strict=True)]
+        print(
+            f"ratio ours/{other}: best {max(rate['ours']) / max(rate[other]):.2f}, median "
+            f"{statistics.median(rate['ours']) / statistics.median(rate[other]):.2f}, "
+            f"per-round median {statistics.median(per_round):.2f}, min "
+            f"{min(per_round):.2f}, rounds " + " ".join(f"{x:.2f}" for x in per_round)
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from mbrl.util.io import atomic_torch_save, torch_load
 
 Tensor = torch.Tensor
 
-__all__ = ["SAC", "SACConfig"]
+__all__ = ["SAC", "SACConfig", "fused_adam_step"]
 
 _FORMAT_VERSION = 1
 _METRICS = ("critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "q_mean")
@@ -136,6 +136,56 @@ def _make_adam(parts: list[tuple[list[Tensor], float]]) -> torch.optim.Adam:
         return torch.optim.Adam(groups, fused=True)
     except (RuntimeError, ValueError, TypeError):
         return torch.optim.Adam(groups, foreach=True)
+
+
+def fused_adam_step(optimizer: torch.optim.Adam) -> None:
+    """``optimizer.step()`` for a fused Adam, with less Python per call.
+
+    The same kernel calls as :meth:`torch.optim.Adam.step` with ``fused=True`` (per parameter
+    group: ``_foreach_add_`` of 1 to the step counts, then ``torch._fused_adam_``), on the
+    optimizer's own state, so the result is identical and ``optimizer.state_dict()`` keeps its
+    format; the per-call bookkeeping of the generic step (grouping tensors by device and
+    dtype, option dispatch) is skipped. Falls back to ``optimizer.step()`` on the first step
+    (no state yet), for options this shortcut does not cover (not fused, AMSGrad, maximize,
+    decoupled weight decay, a tensor learning rate) and for a parameter without gradient.
+    """
+    if not optimizer.defaults.get("fused") or not hasattr(torch, "_fused_adam_"):
+        optimizer.step()
+        return
+    calls = []
+    for group in optimizer.param_groups:
+        params = group["params"]
+        states = [optimizer.state.get(p) for p in params]
+        options = ("amsgrad", "maximize", "decoupled_weight_decay", "capturable")
+        if (
+            any(group.get(name, False) for name in options)
+            or any(isinstance(v, Tensor) for v in (group["lr"], *group["betas"]))
+            or any(not st for st in states)
+            or any(p.grad is None for p in params)
+        ):
+            optimizer.step()
+            return
+        calls.append((group, params, states))
+    with torch.no_grad():
+        for group, params, states in calls:
+            steps = [st["step"] for st in states]
+            torch._foreach_add_(steps, 1)
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_(
+                params,
+                [p.grad for p in params],
+                [st["exp_avg"] for st in states],
+                [st["exp_avg_sq"] for st in states],
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+            )
 
 
 class SAC:
@@ -356,7 +406,7 @@ class SAC:
         metrics = dict(zip(_METRICS, values, strict=True))
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"update: non-finite loss {metrics}; check the batch")
-        self.optimizer.step()
+        self._optimizer_step()
         self._polyak()
         self.num_updates += 1
         return metrics
@@ -381,6 +431,10 @@ class SAC:
         loss.backward()
         detached = (critic_loss, actor_loss, alpha_loss, logp_d, q)
         return tuple(t.detach() for t in detached)  # type: ignore[return-value]
+
+    def _optimizer_step(self) -> None:
+        """One Adam step on the gradients in ``.grad`` (:func:`fused_adam_step`)."""
+        fused_adam_step(self.optimizer)
 
     @torch.no_grad()
     def _polyak(self) -> None:

@@ -4,10 +4,11 @@ Same losses, same random draws and (up to float rounding) the same gradients as 
 reference path (``SAC.update(..., reference=True)``; the tests compare the two), but without
 the autograd graph: every large intermediate lives in a :class:`Workspace` buffer reused across
 updates, ReLU masks are applied in place in one pass (``threshold_backward``), gradients are
-written straight into the parameters' ``.grad`` buffers, the online critics run once on the
-critic-loss rows and the actor-loss rows together (one ``baddbmm`` per layer forward, one
-``bmm`` per layer backward), and only the gradients that are used are computed (the actor's
-loss never forms critic weight gradients).
+written straight into the parameters' ``.grad`` buffers, the online critics run forward once
+on the critic-loss rows and the actor-loss rows together (one ``baddbmm`` per layer), and only
+the gradients that are used are computed: the actor's loss never forms critic weight
+gradients, and each of its rows is backpropagated through the critic attaining the minimum
+only (the others get zero gradient from ``min``).
 
 Shapes: ``N`` rows, ``K`` critics, ``O``/``A`` observation/action sizes. Conventions of the
 networks: :class:`~mbrl.agents.networks.GaussianPolicy` is ``nn.Sequential`` of ``Linear``
@@ -99,29 +100,51 @@ def critic_forward(
 
 
 def _critic_backward(
-    critics: BatchedCritics,
-    inputs: list[Tensor],
-    g: Tensor,
-    n: int,
-    first_col: int,
-    ws: Workspace,
-) -> Tensor:
-    """Backward through the critics evaluated on ``2N`` rows: ``N`` critic-loss rows, then
-    ``N`` actor-loss rows, with ``dL/dq = g (K, 2N, 1)``.
-
-    The weight and bias gradients (of the critic loss: first ``N`` rows only, the actor's loss
-    sees the critics' weights as constants) go into ``.grad``; returns the actor rows'
-    input gradient ``dL/dx[N:, first_col:]`` summed over critics, ``(N, in - first_col)``.
-    Both halves go through every layer's ``g @ W^T`` together (one ``bmm``).
-    """
+    critics: BatchedCritics, inputs: list[Tensor], g: Tensor, n: int, ws: Workspace
+) -> None:
+    """Weight and bias gradients of the critic loss, ``dL/dq = g (K, N, 1)`` on the first
+    ``N`` rows of ``inputs`` (the critic-loss rows), written into ``.grad``."""
     for i in range(len(critics.weights) - 1, -1, -1):
-        w, b, h = critics.weights[i], critics.biases[i], inputs[i]
-        torch.bmm(h[:, :n].transpose(1, 2), g[:, :n], out=_grad_buffer(w))
-        torch.sum(g[:, :n], dim=1, keepdim=True, out=_grad_buffer(b))
+        w, b, h = critics.weights[i], critics.biases[i], inputs[i][:, :n]
+        torch.bmm(h.transpose(1, 2), g, out=_grad_buffer(w))
+        torch.sum(g, dim=1, keepdim=True, out=_grad_buffer(b))
         if i > 0:
             g = _relu_back_(_backprop(g, w, ws.get(f"cg{i}", h.shape, h)), h)
-    w0 = critics.weights[0][:, first_col:, :]
-    return torch.bmm(g[:, n:], w0.transpose(1, 2)).sum(0)
+
+
+def _actor_input_grad(
+    critics: BatchedCritics,
+    inputs: list[Tensor],
+    idx: Tensor,
+    n: int,
+    first_col: int,
+    scale: float,
+) -> Tensor:
+    """``d/dx[first_col:]`` of ``scale * sum_i min_k Q_k(x_i)`` on the ``N`` actor-loss rows
+    (rows ``N:`` of ``inputs``), ``(N, in - first_col)``.
+
+    The gradient of the minimum reaches only the critic that attains it (``idx (N,)``, as
+    autograd's ``min`` backward does), so each row is backpropagated through that critic
+    alone: the rows of critic ``k`` are gathered and go through ``k``'s weights, one ``mm``
+    per layer, instead of every critic on every row with zero gradients on the others. (On
+    CUDA the row selection, ``nonzero``, synchronises once per critic.)
+    """
+    ws_, last = critics.weights, len(critics.weights) - 1
+    first = inputs[0]
+    g_x = first.new_empty((n, first.shape[2] - first_col))
+    for k in range(critics.num_critics):
+        rows = (idx == k).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            continue
+        c = ws_[last][k, :, 0] * scale  # dQ/d(input of the output layer), the same every row
+        if last == 0:
+            g_x[rows] = c[first_col:]
+            continue
+        g = torch.sign(inputs[last][k, n:].index_select(0, rows)).mul_(c)  # ReLU output >= 0
+        for i in range(last - 1, 0, -1):
+            g = _relu_back_(torch.mm(g, ws_[i][k].t()), inputs[i][k, n:].index_select(0, rows))
+        g_x.index_copy_(0, rows, torch.mm(g, ws_[0][k, first_col:].t()))
+    return g_x
 
 
 def _backprop(g: Tensor, w: Tensor, out: Tensor) -> Tensor:
@@ -205,7 +228,7 @@ def sac_gradients(
         ``(critic_loss, actor_loss, alpha_loss, log_prob (N,), q (K, N))`` (detached).
     """
     obs, act, next_obs, reward, not_done = batch
-    n, k = obs.shape[0], critics.num_critics
+    n = obs.shape[0]
     alpha = log_alpha.detach().exp()
     # the policy once on 2N rows: next_obs (for the TD target), then obs
     layers = _linears(policy)
@@ -229,10 +252,8 @@ def sac_gradients(
     critic_loss = 0.5 * diff.square().mean(1).sum()
     q_min, idx = q_pi.min(0)
     actor_loss = (alpha * logp - q_min).mean()
-    g_q = ws.get("gq", (k, 2 * n, 1), q_all)
-    torch.div(diff.unsqueeze(-1), n, out=g_q[:, :n])
-    g_q[:, n:].zero_().scatter_(0, idx.view(1, n, 1), -1.0 / n)
-    g_y = _critic_backward(critics, c_inputs, g_q, n, obs.shape[1], ws)
+    _critic_backward(critics, c_inputs, diff.unsqueeze(-1) / n, n, ws)
+    g_y = _actor_input_grad(critics, c_inputs, idx, n, o, -1.0 / n)
     q = q.clone()  # a view of a reused buffer
     # through y = tanh(u) and log pi: d log pi / du = 2 tanh(u); d log pi / d log_std = -1
     a_n = alpha / n

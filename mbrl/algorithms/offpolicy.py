@@ -15,6 +15,11 @@ MBPO's loop (lecture notes, "model-based RL with short rollouts"):
 Plain SAC is the same loop without steps 2 and the model data (``real_ratio = 1``). Every
 ``eval_every`` steps the deterministic policy is evaluated; checkpoints are written at episode
 ends and resume exactly.
+
+Wall-time split, logged with the metrics (two clock reads per phase): the ``model`` group has
+``train_seconds`` and ``rollout_seconds`` of each model round and ``model_steps_per_second``
+(transitions generated per rollout second); the ``sac`` group has ``update_seconds``, the
+wall time of the SAC updates (replay sampling included) since its previous row.
 """
 
 from __future__ import annotations
@@ -99,6 +104,7 @@ class _Parts:
     model_env: ModelEnv | None = None
     model_data: ReplayBuffer | None = None
     recorder: EpisodeRecorder | None = None
+    update_seconds: float = 0.0  # since the last ``sac`` log row (not checkpointed)
 
     def generators(self) -> tuple[dict[str, np.random.Generator], dict[str, torch.Generator]]:
         return {"run": self.np_rng, "env": self.env.unwrapped.np_random}, {"run": self.torch_gen}
@@ -225,18 +231,24 @@ def _updates(parts: _Parts, run: RunDir, prog: _Progress) -> None:
         draw = sampler.sample
     else:
         draw = parts.real.sample
+    start = time.perf_counter()
     for _ in range(cfg.updates_per_step):
         metrics = parts.agent.update(draw(cfg.agent.batch_size, parts.np_rng))
         prog.updates += 1
+    parts.update_seconds += time.perf_counter() - start
     if prog.env_steps % 250 == 0:
-        run.logger.log({**metrics, "alpha": parts.agent.alpha}, prog.env_steps, group="sac")
+        metrics |= {"alpha": parts.agent.alpha, "update_seconds": parts.update_seconds}
+        run.logger.log(metrics, prog.env_steps, group="sac")
+        parts.update_seconds = 0.0
 
 
 def _model_round(parts: _Parts, run: RunDir, prog: _Progress) -> None:
     """Retrain on all real data, then branch ``rollout_batch_size`` rollouts of length ``k``."""
     cfg = parts.cfg
     assert isinstance(cfg, MBPOConfig) and parts.model_data is not None
+    t_train = time.perf_counter()
     metrics = train_on_buffer(cfg.model, parts.trainer, parts.real).last_metrics()
+    t_roll = time.perf_counter()
     k = cfg.schedule.length(prog.env_steps // cfg.epoch_length)
     parts.model_data = resize_buffer(parts.model_data, _model_capacity(cfg, k))
     start = parts.real.sample(cfg.rollout_batch_size, parts.np_rng).obs
@@ -244,7 +256,10 @@ def _model_round(parts: _Parts, run: RunDir, prog: _Progress) -> None:
     roll = branched_rollouts(parts.model_env, parts.agent.policy, start_t, k, parts.torch_gen)
     if len(roll):
         parts.model_data.add_batch(*roll.to_batch())
+    t_end = time.perf_counter()
     metrics |= {"rollout_length": k, "model_transitions": len(roll)}
+    metrics |= {"train_seconds": t_roll - t_train, "rollout_seconds": t_end - t_roll}
+    metrics |= {"model_steps_per_second": len(roll) / max(t_end - t_roll, 1e-9)}
     metrics |= {"fraction_terminated": roll.fraction_terminated}
     metrics |= {"fraction_dropped": roll.fraction_dropped, "data_size": len(parts.real)}
     run.logger.log(metrics, prog.env_steps, group="model")

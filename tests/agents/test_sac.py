@@ -16,7 +16,7 @@ from torch.distributions import (
 )
 
 from mbrl.agents.networks import BatchedCritics, GaussianPolicy, squash_log_det
-from mbrl.agents.sac import SAC, SACConfig
+from mbrl.agents.sac import SAC, SACConfig, fused_adam_step
 from mbrl.data.replay_buffer import Batch
 
 
@@ -182,10 +182,10 @@ def test_update_matches_autograd_reference_losses():
     g_actor = torch.autograd.grad(actor_loss, list(agent.policy.parameters()))
     g_alpha = -(lp1.detach() + agent.target_entropy).mean()
     # run the real update with the optimiser step disabled, then compare the gradients
-    step = agent.optimizer.step
-    agent.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    step = agent._optimizer_step
+    agent._optimizer_step = lambda: None  # type: ignore[method-assign]
     metrics = agent.update(batch)
-    agent.optimizer.step = step  # type: ignore[method-assign]
+    agent._optimizer_step = step  # type: ignore[method-assign]
     assert metrics["critic_loss"] == pytest.approx(critic_loss.item(), rel=1e-5)
     assert metrics["actor_loss"] == pytest.approx(actor_loss.item(), rel=1e-5)
     for p, g in zip(agent.critics.parameters(), g_critic, strict=True):
@@ -391,10 +391,13 @@ def test_for_task_uses_task_bounds():
     np.testing.assert_allclose(agent.action_high, task.action_high)
 
 
-@pytest.mark.parametrize("log_std_max", [2.0, -1.0])  # -1: the clamp is active on some rows
-def test_fast_path_equals_autograd_reference(log_std_max):
+@pytest.mark.parametrize(
+    "log_std_max, num_layers",
+    [(2.0, 2), (-1.0, 2), (2.0, 0), (2.0, 1), (2.0, 3)],  # -1: the clamp is active on some rows
+)
+def test_fast_path_equals_autograd_reference(log_std_max, num_layers):
     """The hand-written ReLU gradients (default) against autograd, over many updates."""
-    cfg = SACConfig(hidden=32, seed=1, log_std_max=log_std_max)
+    cfg = SACConfig(hidden=32, seed=1, log_std_max=log_std_max, num_layers=num_layers)
     fast = SAC(5, 3, action_low=-2, action_high=2, config=cfg)
     ref = SAC(5, 3, action_low=-2, action_high=2, config=cfg)
     assert fast._fast_path
@@ -411,6 +414,37 @@ def test_fast_path_equals_autograd_reference(log_std_max):
         ):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert fast.alpha == pytest.approx(ref.alpha, rel=1e-6)
+
+
+def _raise(*args, **kwargs):
+    raise AssertionError("Adam.step called")
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_fused_adam_step_equals_torch_adam_step(weight_decay):
+    """The shortcut step is bit-identical to ``Adam.step`` and keeps its state format."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(5, 3, generator=gen), torch.randn(4, generator=gen), torch.randn(())]
+    ours = [p.clone().requires_grad_(True) for p in params]
+    ref = [p.clone().requires_grad_(True) for p in params]
+    groups = lambda ps: [{"params": ps[:2]}, {"params": ps[2:], "lr": 0.05}]  # noqa: E731
+    kw = {"lr": 0.01, "weight_decay": weight_decay, "fused": True}
+    opt_ours, opt_ref = torch.optim.Adam(groups(ours), **kw), torch.optim.Adam(groups(ref), **kw)
+    for _ in range(6):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        for p, q, g in zip(ours, ref, grads, strict=True):
+            p.grad, q.grad = g.clone(), g.clone()
+        fused_adam_step(opt_ours)  # the first call falls back to step() (no state yet)
+        opt_ref.step()
+        opt_ours.step = _raise  # type: ignore[method-assign]  # later calls: the shortcut
+    for p, q in zip(ours, ref, strict=True):
+        assert torch.equal(p, q)
+    s_ours, s_ref = opt_ours.state_dict(), opt_ref.state_dict()
+    assert s_ours["param_groups"] == s_ref["param_groups"]
+    for i, st in s_ref["state"].items():
+        assert st.keys() == s_ours["state"][i].keys()
+        assert all(torch.equal(st[k], s_ours["state"][i][k]) for k in st)
+    assert float(s_ref["state"][0]["step"]) == 6
 
 
 def test_other_activations_use_the_autograd_path():

@@ -3,6 +3,7 @@ resume after a crash, config errors that name the field, the command line."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 
 import numpy as np
@@ -79,6 +80,17 @@ def test_short_mbpo_run_beats_the_random_policy(tmp_path):
     header = model_rows[0].split(",")
     assert {"rollout_length", "fraction_terminated", "fraction_dropped"} <= set(header)
     assert (run / "sac.csv").is_file() and result.plot_path is not None
+    # the wall-time split: positive, and together within the run's wall time
+    with open(run / "model.csv", newline="") as f:
+        model = list(csv.DictReader(f))
+    with open(run / "sac.csv", newline="") as f:
+        sac = list(csv.DictReader(f))
+    train = [float(r["train_seconds"]) for r in model]
+    rollout = [float(r["rollout_seconds"]) for r in model]
+    updates = [float(r["update_seconds"]) for r in sac]
+    assert min(train) > 0 and min(rollout) > 0 and min(updates) > 0
+    assert all(float(r["model_steps_per_second"]) > 0 for r in model)
+    assert sum(train) + sum(rollout) + sum(updates) < result.wall_time
 
 
 def _crash_after(monkeypatch, checkpoints: int) -> None:
