@@ -220,3 +220,17 @@ def test_bad_model_inputs_raise_naming_the_argument():
     bad_state = lambda x, u: x[:, :1]  # noqa: E731 - returns the wrong shape
     with pytest.raises(ValueError, match="dynamics"):
         ilqr([pendulum(), bad_state], cost, X0, u0)
+
+
+def test_a_batch_of_starts_equals_each_start_solved_alone():
+    models = [pendulum(m) for m in (0.8, 1.3)]
+    x0 = torch.tensor([[math.pi - 0.3, 0.0], [math.pi - 0.6, 0.5]], dtype=DT)
+    u0 = torch.zeros(30, 1, dtype=DT)
+    kw = dict(KW, robust="worst")
+    both = ilqr(models, cost, x0, u0, **kw)
+    assert both.model_cost.shape == (2, 2) and both.x_models.shape == (2, 2, 31, 2)
+    for b in range(2):
+        alone = ilqr(models, cost, x0[b], u0, **kw)
+        torch.testing.assert_close(both.u[b], alone.u[0], rtol=0, atol=1e-9)
+        torch.testing.assert_close(both.model_cost[b], alone.model_cost[0], rtol=1e-10, atol=0)
+        torch.testing.assert_close(both.x_models[b, :, 0], x0[b].expand(2, 2), rtol=0, atol=0)
