@@ -234,3 +234,16 @@ def test_a_batch_of_starts_equals_each_start_solved_alone():
         torch.testing.assert_close(both.u[b], alone.u[0], rtol=0, atol=1e-9)
         torch.testing.assert_close(both.model_cost[b], alone.model_cost[0], rtol=1e-10, atol=0)
         torch.testing.assert_close(both.x_models[b, :, 0], x0[b].expand(2, 2), rtol=0, atol=0)
+
+
+def test_receding_horizon_takes_a_model_list():
+    from control.receding_horizon import RecedingHorizonILQR
+
+    kw = dict(horizon=20, act_dim=1, terminal_cost=terminal, u_min=-2.0, u_max=2.0)
+    nominal = RecedingHorizonILQR(pendulum(), cost, iters_per_step=2, **kw)
+    robust = RecedingHorizonILQR([pendulum()] * 2, cost, iters_per_step=2, robust="worst", **kw)
+    x = X0.clone()
+    for _ in range(3):
+        a, b = nominal.act(x), robust.act(x)
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-9)
+        x = pendulum()(x.view(1, 2), a.view(1, 1))[0]
