@@ -32,6 +32,11 @@ Batch convention: results are **always batched** — ``ILQRResult.x`` is ``(B, T
 single problem (then ``B = 1``); ``result.best`` indexes the member of lowest cost and
 ``result.x_best`` / ``result.u_best`` / ... are that member's arrays.
 
+Robust trajectory optimisation: with ``dynamics`` a sequence of ``K`` models, :func:`ilqr`
+optimises ONE control sequence for the mean (``robust="mean"``) or a smooth worst case
+(``robust="worst"``) of the ``K`` models' costs, on the stacked state ``x̄ = [x¹; …; xᴷ]``
+(:mod:`control.robust`).
+
 Layout: :func:`ilqr` validates its inputs and runs the phases of :mod:`control.ilqr_phases` on a
 :class:`~control.ilqr_phases.SolverState`; the backward recursion is :mod:`control.riccati`.
 ``control.ddp`` re-exports the public names for older imports.
@@ -41,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,6 +61,7 @@ from control.ilqr_phases import (
     compute_derivatives,
     line_search,
 )
+from control.robust import ROBUST_OBJECTIVES, ModelSet, model_set
 
 Tensor = torch.Tensor
 
@@ -87,6 +93,11 @@ class ILQRResult:
             with NaN/inf, line searches without improvement); ``""`` when none happened.
         reg: ``(B,)`` final Levenberg–Marquardt regularisation.
         best: index of the member with the lowest cost.
+        model_cost: with ``K`` models, ``(B, K)`` cost of the shared controls under each model
+            (``cost`` is then their mean or smooth maximum); None for one model.
+        n_models: ``K`` (1 for one model).  With ``K > 1`` (or a sequence of one), ``x`` holds the
+            stacked states ``(B, T+1, K·n)`` and ``K`` the shared gains ``(B, T, m, K·n)`` on
+            them; :attr:`x_models` gives the states per model.
     """
 
     x: Tensor
@@ -101,6 +112,15 @@ class ILQRResult:
     notes: list[str]
     reg: Tensor
     best: int
+    model_cost: Tensor | None = None
+    n_models: int = 1
+
+    @property
+    def x_models(self) -> Tensor:
+        """``(B, K, T+1, n)`` states of each model under the shared controls."""
+        B, T1, N = self.x.shape
+        K = self.n_models
+        return self.x.view(B, T1, K, N // K).transpose(1, 2)
 
     @property
     def x_best(self) -> Tensor:
@@ -274,6 +294,18 @@ def _problem(
     return prob, u_nom
 
 
+def _stacked_problem(prob: Problem, models: ModelSet) -> Problem:
+    """``prob`` over the stacked state of ``models``: ``x0`` repeated ``K`` times."""
+    K = models.K
+    return replace(
+        prob,
+        dynamics=models.stacked(),
+        x0=prob.x0.repeat(1, K),
+        n=K * prob.n,
+        models=models,
+    )
+
+
 def _report(it: int, state: SolverState, accepted: int, tried: int) -> None:
     """The ``verbose`` line of iteration ``it``."""
     fin_J = state.J[torch.isfinite(state.J)]
@@ -308,6 +340,8 @@ def ilqr(
     fd_eps: float | None = None,
     dtype: torch.dtype = torch.float64,
     verbose: bool = False,
+    robust: str = "mean",
+    robust_temperature: float = 1.0,
 ) -> ILQRResult:
     """Solve a batch of trajectory-optimisation problems by iLQR with box control limits.
 
@@ -315,7 +349,9 @@ def ilqr(
         dynamics: ``dynamics(x (N, n), u (N, m)) -> x_next (N, n)``, batched torch function
             (rows independent).  For ``derivatives="autodiff"`` it must be differentiable by
             ``torch.autograd``; wrap NumPy functions with :func:`control.derivatives.numpy_function`
-            and use ``"finite_difference"`` or ``"analytic"``.
+            and use ``"finite_difference"`` or ``"analytic"``.  A sequence of ``K`` such
+            callables (perturbed models with the same state and control) optimises one shared
+            control sequence for all of them (see ``robust``; every model starts at ``x0``).
         cost: ``cost(x (N, n), u (N, m)) -> (N,)`` running cost of one step.
         x0: ``(n,)`` or ``(B, n)`` initial states.
         u_init: ``(T, m)`` or ``(B, T, m)`` initial control sequences (projected onto the box).
@@ -343,6 +379,11 @@ def ilqr(
         fd_eps: finite-difference step (default: scaled ``eps_machine^(1/3)``/``^(1/4)``).
         dtype: floating torch dtype of the computation (float64 by default).
         verbose: print one line per iteration.
+        robust: with ``K`` models, the objective over the models' costs ``J_k``: ``"mean"``
+            (``Σ_k J_k / K``) or ``"worst"`` (smooth maximum ``τ log(Σ_k exp(J_k/τ) / K)``,
+            between the mean and the maximum); see :mod:`control.robust`.
+        robust_temperature: ``τ > 0`` of ``"worst"``, in cost units (small: close to the
+            maximum; large: close to the mean).
 
     Returns:
         :class:`ILQRResult` (always batched; ``B = 1`` for a single problem).
@@ -352,20 +393,27 @@ def ilqr(
         ValueError: on inconsistent shapes, NaN inputs, ``u_min > u_max``, or an initial rollout
             that is already non-finite.
     """
+    if robust not in ROBUST_OBJECTIVES:
+        raise ValueError(f"robust must be one of {ROBUST_OBJECTIVES}, got {robust!r}")
     device = x0.device if isinstance(x0, Tensor) else None
     opt = _options(
         derivatives, jacobians, tol, reg_init, reg_min, reg_max, reg_factor, alphas, armijo,
         fd_eps, max_iter, dtype, device,
     )  # fmt: skip
     prob, u_nom = _problem(dynamics, cost, terminal_cost, x0, u_init, u_min, u_max, dtype, device)
+    models = None
+    if not callable(dynamics):
+        models = model_set(dynamics, opt.dyn_jac, robust, robust_temperature, prob.n)
+        prob = _stacked_problem(prob, models)
     B = prob.x0.shape[0]
-    xs, us, J0 = prob.rollout(torch.arange(B, device=prob.x0.device), u_nom)
+    xs, us, J0, Jk0 = prob.rollout(torch.arange(B, device=prob.x0.device), u_nom)
     if not bool(torch.isfinite(J0[:, 0]).all()):
         bad = torch.nonzero(~torch.isfinite(J0[:, 0])).flatten().tolist()
         raise ValueError(
             f"the initial rollout of u_init is non-finite (NaN/inf state or cost) for members {bad}"
         )
-    state = SolverState.initial(xs[:, 0], us[:, 0], J0[:, 0], prob.n, reg_init)
+    Jk0 = None if Jk0 is None else Jk0[:, 0]
+    state = SolverState.initial(xs[:, 0], us[:, 0], J0[:, 0], prob.n, reg_init, Jk0)
     for it in range(max_iter):
         idx = torch.nonzero(state.active).flatten()
         if idx.numel() == 0:
@@ -391,4 +439,6 @@ def ilqr(
         notes=state.notes(),
         reg=state.mu,
         best=int(torch.argmin(state.J).item()),
+        model_cost=state.Jk,
+        n_models=1 if models is None else models.K,
     )

@@ -24,6 +24,7 @@ import torch
 
 from control.derivatives import cost_derivatives, linearize_dynamics, terminal_cost_derivatives
 from control.riccati import backward_pass
+from control.robust import ModelSet
 
 Tensor = torch.Tensor
 
@@ -165,7 +166,9 @@ class Options:
 class Problem:
     """Validated problem data and the batched rollout used by the solver.
 
-    ``x0 (B, n)``; ``lower``/``upper`` ``(B, T, m)`` or None (unbounded).
+    ``x0 (B, n)``; ``lower``/``upper`` ``(B, T, m)`` or None (unbounded).  With ``K`` models
+    (``models`` not None, :mod:`control.robust`) the state is the stacked ``x̄`` (``n = K·n₁``),
+    ``dynamics`` the stacked dynamics, and ``cost``/``terminal_cost`` act on one model's state.
     """
 
     dynamics: Callable[[Tensor, Tensor], Tensor]
@@ -177,6 +180,7 @@ class Problem:
     T: int
     n: int
     m: int
+    models: ModelSet | None = None
 
     @torch.no_grad()
     def rollout(
@@ -187,14 +191,15 @@ class Problem:
         K: Tensor | None = None,
         k: Tensor | None = None,
         alphas: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Closed-loop rollout of members ``idx`` for every step size in ``alphas``.
 
         ``u_t = clip(û_t + α k_t + K_t (x_t − x̂_t))``; open loop (``u = û``) when ``K`` is None.
 
         Returns:
-            ``(x (M, A, T+1, n), u (M, A, T, m), J (M, A))`` with ``J = inf`` for rollouts that
-            produced a non-finite state or cost.
+            ``(x (M, A, T+1, n), u (M, A, T, m), J (M, A), Jk)`` with ``J = inf`` for rollouts that
+            produced a non-finite state or cost; ``Jk (M, A, K)`` the per-model costs with ``K``
+            models (None without).
         """
         M = idx.shape[0]
         A = 1 if alphas is None else alphas.shape[0]
@@ -221,6 +226,8 @@ class Problem:
         else:
             simulate, args = _simulate_torch, (self.dynamics, X, base, KT, lo, up, xnom)
         xs, us, bad = simulate(*args)  # (M, A, T+1, n), (M, A, T, m), (M, A) or None
+        if self.models is not None:
+            return (xs, us, *self._robust_costs(xs, us, bad))
         X = xs[:, :, T]
         c = self.cost(xs[:, :, :T].reshape(M * A * T, n), us.reshape(M * A * T, m))
         c = _check_batched("cost(x, u)", c, (M * A * T,)).to(dt)
@@ -232,7 +239,17 @@ class Problem:
         if bad is not None:
             notfinite = notfinite | bad
         J = torch.where(notfinite, torch.full_like(J, math.inf), J)
-        return xs, us, J
+        return xs, us, J, None
+
+    def _robust_costs(self, xs: Tensor, us: Tensor, bad: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(J (M, A), Jk (M, A, K))``: robust objective and per-model costs (inf where a
+        model's rollout or cost is non-finite; then ``J`` is inf too)."""
+        Jk = self.models.trajectory_costs(self.cost, self.terminal_cost, xs, us)
+        notfinite = ~torch.isfinite(Jk)
+        if bad is not None:
+            notfinite = notfinite | bad.unsqueeze(-1)
+        Jk = torch.where(notfinite, torch.full_like(Jk, math.inf), Jk)
+        return self.models.combine(Jk), Jk
 
 
 @dataclass
@@ -246,6 +263,7 @@ class SolverState:
         active, converged, last_failed: ``(B,)`` bool; iterations: ``(B,)`` int64.
         status: per-member status string; n_nonpd, n_nan, n_noimp: per-member event counts.
         history: list of ``(B,)`` costs, one per iteration plus the initial one.
+        Jk: ``(B, K)`` per-model costs of the nominal trajectories with ``K`` models, else None.
     """
 
     x_nom: Tensor
@@ -264,10 +282,17 @@ class SolverState:
     n_nan: list[int]
     n_noimp: list[int]
     history: list[Tensor] = field(default_factory=list)
+    Jk: Tensor | None = None
 
     @classmethod
     def initial(
-        cls, x_nom: Tensor, u_nom: Tensor, J: Tensor, n: int, reg_init: float
+        cls,
+        x_nom: Tensor,
+        u_nom: Tensor,
+        J: Tensor,
+        n: int,
+        reg_init: float,
+        Jk: Tensor | None = None,
     ) -> SolverState:
         """State before the first iteration, around the initial rollout ``(x_nom, u_nom, J)``."""
         B, T, m = u_nom.shape
@@ -290,6 +315,7 @@ class SolverState:
             n_nan=[0] * B,
             n_noimp=[0] * B,
             history=[J.clone()],
+            Jk=Jk,
         )
 
     def increase_reg(self, i: Tensor, opt: Options) -> None:
@@ -373,6 +399,8 @@ def compute_derivatives(
     with status ``"nonfinite_derivatives"`` and are left out of the result."""
     T, n, m = prob.T, prob.n, prob.m
     M = idx.numel()
+    if prob.models is not None:
+        return _finite_only(state, _robust_derivatives(prob, state, idx, opt))
     xf = state.x_nom[idx, :T].reshape(M * T, n)
     uf = state.u_nom[idx].reshape(M * T, m)
     F = linearize_dynamics(prob.dynamics, xf, uf, opt.derivatives, opt.dyn_jac, opt.fd_eps)
@@ -387,12 +415,32 @@ def compute_derivatives(
     d = Derivatives(
         idx, F.view(M, T, n, n + m), c.view(M, T, n + m), C.view(M, T, n + m, n + m), vT, VT
     )
-    fin = torch.ones(M, dtype=torch.bool, device=xf.device)
+    return _finite_only(state, d)
+
+
+def _robust_derivatives(
+    prob: Problem, state: SolverState, idx: Tensor, opt: Options
+) -> Derivatives:
+    """Phase 1 with ``K`` models: the stacked system's derivatives for the weighted mean of the
+    model costs, weights ``∂J/∂J_k`` at the nominal trajectories (:mod:`control.robust`)."""
+    models = prob.models
+    w = models.weights(state.Jk[idx])
+    F, c, C, vT, VT = models.derivatives(
+        prob.cost, prob.terminal_cost, state.x_nom[idx], state.u_nom[idx], w, opt.derivatives,
+        opt.cost_jac, opt.term_jac, opt.fd_eps,
+    )  # fmt: skip
+    return Derivatives(idx, F, c, C, vT, VT)
+
+
+def _finite_only(state: SolverState, d: Derivatives) -> Derivatives:
+    """``d`` without the members that have a non-finite derivative (those stop with status
+    ``"nonfinite_derivatives"``)."""
+    fin = torch.ones(d.idx.numel(), dtype=torch.bool, device=d.F.device)
     for a in (d.F, d.C, d.c, d.VT, d.vT):
         fin = fin & torch.isfinite(a).flatten(1).all(-1)
     if bool(fin.all()):
         return d
-    state.stop(idx[~fin], "nonfinite_derivatives")
+    state.stop(d.idx[~fin], "nonfinite_derivatives")
     return d.select(fin)
 
 
@@ -463,7 +511,7 @@ def line_search(prob: Problem, state: SolverState, step: Step, opt: Options) -> 
     """
     idx, alphas = step.idx, opt.alphas
     state.iterations[idx] += 1
-    xs, us, Jc = prob.rollout(idx, state.u_nom[idx], state.x_nom[idx], step.K, step.k, alphas)
+    xs, us, Jc, Jkc = prob.rollout(idx, state.u_nom[idx], state.x_nom[idx], step.K, step.k, alphas)
     expected = -(
         alphas.view(1, -1) * step.dV1.view(-1, 1) + alphas.view(1, -1) ** 2 * step.dV2.view(-1, 1)
     )
@@ -482,6 +530,8 @@ def line_search(prob: Problem, state: SolverState, step: Step, opt: Options) -> 
         J = state.J
         rel = ((J[acc] - Jnew) < opt.tol * J[acc].abs()) & (state.mu[acc] <= opt.reg_min)
         state.x_nom[acc], state.u_nom[acc], J[acc] = xs[r, a], us[r, a], Jnew
+        if state.Jk is not None:
+            state.Jk[acc] = Jkc[r, a]
         state.decrease_reg(acc, opt)
         state.last_failed[acc] = False
         if bool(rel.any()):

@@ -6,6 +6,7 @@ the planner is the simulator's ``[qpos, qvel]``.
 
     python examples/ilqr_mpc_mujoco.py                       # InvertedPendulum-v5 and Reacher-v5
     python examples/ilqr_mpc_mujoco.py --env InvertedPendulum-v5 --steps 1000
+    python examples/ilqr_mpc_mujoco.py --env InvertedDoublePendulum-v5 --steps 1000
     python examples/ilqr_mpc_mujoco.py --quick               # 10 steps each (smoke test)
 """
 
@@ -36,6 +37,25 @@ def pendulum_cost(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     )
 
 
+def double_pendulum_cost(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """InvertedDoublePendulum: both poles upright (absolute angles ``qpos[1]`` and
+    ``qpos[1] + qpos[2]``), the cart near 0 (its rail ends at ±1 m), small velocities. ``(N,)``."""
+    return (
+        0.5 * x[:, 0] ** 2
+        + 10.0 * x[:, 1] ** 2
+        + 10.0 * (x[:, 1] + x[:, 2]) ** 2
+        + 0.05 * x[:, 3] ** 2
+        + 0.1 * x[:, 4] ** 2
+        + 0.1 * x[:, 5] ** 2
+        + 0.01 * u[:, 0] ** 2
+    )
+
+
+def double_pendulum_terminal(x: torch.Tensor) -> torch.Tensor:
+    """10 × the state part of :func:`double_pendulum_cost`."""
+    return 10.0 * double_pendulum_cost(x, torch.zeros(x.shape[0], 1, dtype=x.dtype))
+
+
 def reacher_distance(x: torch.Tensor) -> torch.Tensor:
     """Smoothed fingertip–target distance (m) from Reacher's ``qpos`` (links 0.1 m, 0.11 m)."""
     q0, q1 = x[:, 0], x[:, 1]
@@ -55,7 +75,9 @@ def run(env_id: str, steps: int | None, seed: int) -> float:
     env = gym.make(env_id)
     model = MuJoCoDynamics.from_env(env)
     lo, hi = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
-    if env_id.startswith("InvertedPendulum"):
+    if env_id.startswith("InvertedDoublePendulum"):
+        cost, terminal, horizon, iters = double_pendulum_cost, double_pendulum_terminal, 20, 1
+    elif env_id.startswith("InvertedPendulum"):
         cost, terminal, horizon, iters = pendulum_cost, None, 20, 2
     elif env_id.startswith("Reacher"):
         cost, terminal, horizon, iters = reacher_cost, lambda x: 5.0 * reacher_distance(x), 20, 1
@@ -79,6 +101,7 @@ def run(env_id: str, steps: int | None, seed: int) -> float:
     limit = steps if steps is not None else env.spec.max_episode_steps
     total, t0, n = 0.0, time.perf_counter(), 0
     info: dict = {}
+    term = False
     while n < limit:
         u = mpc.act(model.get_state(env.unwrapped.data))
         _, r, term, trunc, info = env.step(u.numpy().astype(np.float32))
@@ -87,9 +110,9 @@ def run(env_id: str, steps: int | None, seed: int) -> float:
         if term or trunc:
             break
     wall = time.perf_counter() - t0
-    extra = ""
+    extra = ", terminated (fell)" if term else ""
     if env_id.startswith("Reacher"):
-        extra = f", final fingertip distance {-info['reward_dist']:.4f} m"
+        extra += f", final fingertip distance {-info['reward_dist']:.4f} m"
     print(f"{env_id}: return {total:.3f} over {n} steps ({wall / n * 1e3:.1f} ms/step){extra}")
     env.close()
     return total

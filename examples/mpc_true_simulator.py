@@ -49,6 +49,8 @@ def planner_settings(args: argparse.Namespace) -> dict:
         )
     if args.planner == "mppi":
         settings.update(normalize_returns=True, temperature=0.5)
+    if args.obs_cost_weights:
+        settings["obs_cost_weights"] = [float(w) for w in args.obs_cost_weights.split(",")]
     return settings
 
 
@@ -88,6 +90,12 @@ def main() -> None:
     p.add_argument("--interpolation", default="zero", help="predictive sampling: zero, linear")
     p.add_argument("--nthread", type=int, default=1, help="threads of mujoco.rollout")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--obs-cost-weights",
+        default="",
+        help="planning-only state cost: obs_dim comma-separated weights w_i >= 0, reward - "
+        "sum_i w_i obs_i^2 (PlannerConfig.obs_cost_weights)",
+    )
     args = p.parse_args()
     task = get_task(args.task)
     model = SimulatorModel(task, nthread=args.nthread)

@@ -25,6 +25,7 @@ from mbrl.models.model_env import (
     Rollout,
     RolloutReturns,
 )
+from mbrl.models.multi_model import MultiModel
 from mbrl.models.normalizer import Normalizer
 from mbrl.models.trainer import ModelTrainer, TrainResult
 
@@ -37,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "ModelEnv",
     "ModelTrainer",
+    "MultiModel",
     "Normalizer",
     "Prediction",
     "Propagation",

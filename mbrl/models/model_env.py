@@ -349,18 +349,37 @@ class ModelEnv:
         groups = self.model.num_members if perm is not None else 1
         return _Run(obs0, int(horizon), b, perm, groups, member)
 
-    def _open_loop(self, obs0: Tensor, actions: Tensor | None) -> Tensor | None:
+    def _open_loop(self, run: _Run, actions: Tensor | None) -> Tensor | None:
         """States ``(B, H + 1, obs_dim)`` from the model's own open-loop rollout, or None.
 
         A plain callable model with a ``rollout_open_loop(obs0 (B, obs_dim), actions (B, H,
         act_dim)) -> (B, H + 1, obs_dim)`` method (e.g. :class:`SimulatorModel`, one
         ``mujoco.rollout`` call) is rolled out once for the whole horizon; the step loop then
-        reads its states instead of calling the model. Termination freezing, divergence
-        masking and rewards are applied exactly as on the step-by-step path, so the rollout is
-        the same (a terminated or diverged row's model output is discarded on both paths).
+        reads its states instead of calling the model. So is a deterministic ensemble with
+        ``rollout_open_loop_members(obs0 (E, N, obs_dim), actions (E, N, H, act_dim)) -> (E, N,
+        H + 1, obs_dim)`` (:class:`~mbrl.models.multi_model.MultiModel`) under open-loop TS∞,
+        whose rows are grouped by member. Termination freezing, divergence masking and rewards
+        are applied exactly as on the step-by-step path, so the rollout is the same (a
+        terminated or diverged row's model output is discarded on both paths).
         """
+        obs0 = run.obs0
+        if actions is None:
+            return None
+        if self.is_ensemble:
+            fast = getattr(self.model, "rollout_open_loop_members", None)
+            if fast is None or run.perm is None:
+                return None
+            e, h = run.groups, actions.shape[1]
+            n = run.rows // e
+            out = fast(obs0.view(e, n, -1), actions.view(e, n, h, -1))
+            want = (e, n, h + 1, obs0.shape[1])
+            if not (isinstance(out, Tensor) and out.shape == want and out.is_floating_point()):
+                raise _bad_output(
+                    "model.rollout_open_loop_members", out, "(E, N, H + 1, obs_dim)", want
+                )
+            return out.reshape(e * n, h + 1, -1)
         fast = getattr(self.model, "rollout_open_loop", None)
-        if actions is None or self.is_ensemble or fast is None:
+        if fast is None:
             return None
         out = fast(obs0, actions)
         want = (obs0.shape[0], actions.shape[1] + 1, obs0.shape[1])
@@ -394,15 +413,15 @@ class ModelEnv:
         any_diverged = False
         obs = run.obs0
         nan = torch.tensor(float("nan"), dtype=obs.dtype, device=obs.device)
-        planned = self._open_loop(obs, actions)
+        planned = self._open_loop(run, actions)
         for t in range(run.horizon):
             act = actions[:, t] if actions is not None else policy(obs)  # type: ignore[misc]
-            if run.perm is not None:
-                next_obs, learned = self._grouped_step(obs, act, generator)
-                reward = self._reward(obs, act, next_obs, learned)
-            elif planned is not None:
+            if planned is not None:
                 next_obs = planned[:, t + 1]
                 reward = self._reward(obs, act, next_obs, None)
+            elif run.perm is not None:
+                next_obs, learned = self._grouped_step(obs, act, generator)
+                reward = self._reward(obs, act, next_obs, learned)
             else:
                 next_obs, reward = self.step(obs, act, generator)
             term = self.termination_fn(obs, act, next_obs)

@@ -37,6 +37,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from control.mujoco_perturb import scale_model
 from control.mujoco_rollout import MuJoCoSimulator, read_physics_state
 from envs.mujoco_tasks.physics_obs import PhysicsObservation
 from envs.task import Task
@@ -52,6 +53,10 @@ class SimulatorModel:
     Args:
         task: a Gymnasium MuJoCo task (``envs.get_task("reacher")``, ...).
         nthread: threads of ``mujoco.rollout`` (1: the calling thread).
+        body_mass_scale, friction_scale: perturb this model's private copy of the physics
+            (:func:`control.mujoco_perturb.scale_model`: body masses and inertias, geom friction;
+            scalars or per body / per geom); several perturbed copies in a
+            :class:`~mbrl.models.multi_model.MultiModel` give a robust planner.
 
     Attributes:
         task: the task; nstate: physics state length; obs_dim: the task's observation length;
@@ -60,9 +65,17 @@ class SimulatorModel:
         observe: the :class:`~envs.mujoco_tasks.physics_obs.PhysicsObservation`.
     """
 
-    def __init__(self, task: Task, *, nthread: int = 1) -> None:
+    def __init__(
+        self,
+        task: Task,
+        *,
+        nthread: int = 1,
+        body_mass_scale: float | np.ndarray = 1.0,
+        friction_scale: float | np.ndarray = 1.0,
+    ) -> None:
         self.task = task
-        self.observe = PhysicsObservation(task)
+        self.observe = PhysicsObservation(task)  # owns a private environment and its model
+        scale_model(self.observe.model, body_mass=body_mass_scale, friction=friction_scale)
         self.frame_skip = int(getattr(self.observe.raw, "frame_skip", 1))
         # substeps are simulated one by one so the observation can read the state before the
         # last substep of each action step (see PhysicsObservation)

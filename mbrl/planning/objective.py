@@ -11,6 +11,10 @@ score per sequence:
   per particle).
 * ``"worst_member"``: ``min_e R_e``.
 
+With a :class:`~mbrl.models.multi_model.MultiModel` of ``K`` models (robust planning), TS∞ and
+``num_particles`` a multiple of ``K`` are required, so that every sequence is scored under every
+model: ``"mean"`` is then the mean return over the models and ``"worst_member"`` the worst.
+
 A sequence any of whose particles has a non-finite return or a non-finite predicted state (NaN
 from a diverging model, ``inf``) scores ``-inf`` and is never selected.
 """
@@ -22,6 +26,7 @@ from typing import Literal
 import torch
 
 from mbrl.models.model_env import ModelEnv
+from mbrl.models.multi_model import MultiModel
 
 Tensor = torch.Tensor
 Objective = Literal["mean", "mean_minus_std", "worst_member"]
@@ -80,6 +85,8 @@ class SequenceObjective:
                 f"objective={objective!r} needs per-member returns: use propagation='tsinf' "
                 f"(got {model_env.propagation!r})"
             )
+        if isinstance(model_env.model, MultiModel):
+            check_every_model_scored(model_env, num_particles)
         self.model_env = model_env
         self.num_particles = num_particles
         self.objective = objective
@@ -155,3 +162,19 @@ class SequenceObjective:
                 inf = torch.full_like(member_mean, float("inf"))
                 score = torch.where(present, member_mean, inf).min(dim=1).values
         return torch.where(finite, score, torch.full_like(score, float("-inf")))
+
+
+def check_every_model_scored(model_env: ModelEnv, num_particles: int) -> None:
+    """Raise ``ValueError`` unless every particle group of a sequence covers all ``K`` models of
+    ``model_env``'s :class:`MultiModel`: TS∞ propagation and ``num_particles`` a multiple of K."""
+    k = model_env.model.num_members
+    if model_env.propagation != "tsinf":
+        raise ValueError(
+            f"propagation: a MultiModel of {k} models needs 'tsinf' (each particle keeps one "
+            f"model), got {model_env.propagation!r}"
+        )
+    if num_particles % k:
+        raise ValueError(
+            f"num_particles: expected a multiple of the {k} models of the MultiModel (so every "
+            f"sequence is scored under every model), got {num_particles}"
+        )
