@@ -6,7 +6,10 @@ round offline, with trainer seeds ``--seeds``, for each variant:
 
 - ``warm``: as the run does: the previous round's weights and optimizer state;
 - ``fresh``: a newly initialised ensemble;
-- ``warm-long``: as ``warm``, without the ``max_epochs`` cap (early stopping only);
+- ``warm-preserve``: as ``warm``, with the normalisers refitted function-preservingly
+  (``ModelTrainer(preserve_on_refit=True)``);
+- ``warm-long``, ``warm-preserve-long``: as those, without the ``max_epochs`` cap (early
+  stopping only);
 
 and reports the open-loop RMSE (original units) of each on the transitions of trial ``j+1``
 (by default the states the run's model failed on), next to the run's own ``ckpt-j`` model.
@@ -33,7 +36,7 @@ from mbrl.data import ReplayBuffer
 from mbrl.models import DynamicsModel, build_model, build_trainer, load_training_state
 from mbrl.util.config import load_config
 
-VARIANTS = ("warm", "fresh", "warm-long")
+VARIANTS = ("warm", "warm-preserve", "fresh", "warm-long", "warm-preserve-long")
 
 
 def ckpt_dir(run_dir: Path, k: int) -> Path:
@@ -50,11 +53,12 @@ def retrain(cfg: PETSConfig, run_dir: Path, j: int, variant: str, seed: int, dat
     """The round-``j`` model retrained by ``variant`` with trainer seed ``seed``."""
     task = get_task(cfg.task)
     mcfg = cfg.model
-    if variant == "warm-long":
+    if variant.endswith("-long"):
         mcfg = dataclasses.replace(mcfg, max_epochs=None)
     gen = torch.Generator().manual_seed(seed)
     model = build_model(mcfg, task, generator=gen)
     trainer = build_trainer(mcfg, model, generator=gen, progress_bar=False)
+    trainer.preserve_on_refit = "preserve" in variant
     if variant != "fresh":
         state = torch.load(ckpt_dir(run_dir, j - 1) / "state.pt", weights_only=True)
         load_training_state(model, trainer, state)
