@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 10, 20])
     ap.add_argument("--trials", type=int, nargs="*", default=None, help="1-based trials")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
+    ap.add_argument("--tail", type=int, default=None, help="only the last N steps of a trial")
     args = ap.parse_args()
     ckpt_root = args.run_dir / "checkpoints"
     ckpts = sorted(p for p in ckpt_root.glob("ckpt-*") if p.is_dir())
@@ -84,8 +85,9 @@ def main() -> None:
         print(f"ckpt-{k_id}: input std {in_std}  target std {out_std}")
         for j in which:
             ep = trials[j - 1]
+            cut = slice(-args.tail, None) if args.tail else slice(None)
             for k in args.steps:
-                r = open_loop_rmse(model, ep.obs, ep.act, ep.next_obs, k)
+                r = open_loop_rmse(model, ep.obs[cut], ep.act[cut], ep.next_obs[cut], k)
                 if r is None:
                     continue
                 row = dict(ckpt=k_id, trial=j, length=len(ep.obs), k=k, rmse=r.tolist())
