@@ -41,7 +41,8 @@ def main() -> None:
         mean, std = full.mean(0), full.std(0)
         cells = " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(mean, std, strict=True))
         tails = full[:, -args.last :].mean(1)
-        print(f"| mean ± std ({len(full)} seeds) | {cells} | {tails.mean():.1f} ± {tails.std():.1f} |")
+        tail = f"{tails.mean():.1f} ± {tails.std():.1f}"
+        print(f"| mean ± std ({len(full)} seeds) | {cells} | {tail} |")
 
 
 if __name__ == "__main__":
