@@ -79,6 +79,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 10, 20, 40])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument(
+        "--eval-trial", type=int, default=None, help="1-based trial to evaluate on (default j+1)"
+    )
+    ap.add_argument(
+        "--drop-beyond",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("DIM", "LIMIT"),
+        help="leave out transitions with |obs[DIM]| or |next_obs[DIM]| >= LIMIT (rail contact)",
+    )
     args = ap.parse_args()
     run_dir, j = args.run_dir, args.after_trial
     cfg = load_config(PETSConfig, run_dir / "config.yaml")
@@ -87,7 +98,13 @@ def main() -> None:
     n = round_sizes(run_dir)[j]
     data = buffer.get_all()
     data = type(data)(*(None if a is None else a[:n] for a in data))
-    target = trial_episodes(run_dir, buffer)[j]  # trial j + 1 (0-based j)
+    if args.drop_beyond is not None:
+        dim, limit = int(args.drop_beyond[0]), args.drop_beyond[1]
+        keep = (np.abs(data.obs[:, dim]) < limit) & (np.abs(data.next_obs[:, dim]) < limit)
+        print(f"left out {int((~keep).sum())} transitions with |obs[{dim}]| >= {limit}")
+        data = type(data)(*(a[keep] for a in data))
+    eval_trial = args.eval_trial or j + 1
+    target = trial_episodes(run_dir, buffer)[eval_trial - 1]
 
     def report(label: str, model: DynamicsModel) -> None:
         for k in args.steps:
@@ -95,7 +112,7 @@ def main() -> None:
             if r is not None:
                 print(f"{label:22s} k={k:2d}  " + " ".join(f"{v:.4g}" for v in r))
 
-    print(f"round {j}: {n} transitions; evaluated on trial {j + 1} ({len(target.obs)} steps)")
+    print(f"round {j}: {n} transitions; evaluated on trial {eval_trial} ({len(target.obs)} steps)")
     report(f"run ckpt-{j}", DynamicsModel.load(ckpt_dir(run_dir, j) / "model.pt"))
     report(f"run ckpt-{j - 1} (before)", DynamicsModel.load(ckpt_dir(run_dir, j - 1) / "model.pt"))
     for variant in args.variants:
