@@ -26,6 +26,9 @@ DynamicsFn = Callable[[Tensor, Tensor], Tensor]
 """``dynamics_fn(obs (..., obs_dim), act (..., act_dim)) -> next_obs (..., obs_dim)``."""
 ObsPreprocessFn = Callable[[Tensor], Tensor]
 """``obs_preprocess_fn(obs (..., obs_dim)) -> (..., d)``: model-input features (e.g. sin/cos)."""
+ModelDataFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``model_data_fn(obs, act, next_obs) -> (...)`` bool tensor, True where the transition is one a
+smooth dynamics model should learn (False e.g. where a hard joint stop acted)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Task:
         num_actions: for a ``Discrete(n)`` action space, ``n``; torch functions then receive the
             action index as a float tensor ``(..., 1)`` (``act_dim == 1``, bounds ``[0, n - 1]``).
         description: one line on the task, including any observation indices it documents.
+        model_data_fn: optional batched predicate, False on transitions a learned model should
+            not be fitted to (a contact the smooth model cannot represent); ``None``: all.
         info: free-form extra facts (e.g. index of the x position in the observation).
     """
 
@@ -67,6 +72,7 @@ class Task:
     num_actions: int | None = None
     description: str = ""
     info: Mapping[str, Any] = field(default_factory=dict)
+    model_data_fn: ModelDataFn | None = None
 
     def make_env(self, **kwargs: Any) -> gym.Env:
         """Build a fresh environment for this task (keyword arguments go to its factory)."""

@@ -190,6 +190,7 @@ class EnvSetup:
         obs_layout: Mapping[str, tuple[int, int]],
         obs_preprocess_fn: ObsPreprocessFn | None = None,
         info: Mapping[str, Any] | None = None,
+        model_data_fn: Any = None,
     ) -> Task:
         """The :class:`~envs.task.Task` of this environment.
 
@@ -210,6 +211,7 @@ class EnvSetup:
             obs_preprocess_fn=obs_preprocess_fn,
             dt=self.dt,
             description=description,
+            model_data_fn=model_data_fn,
             info={
                 "gym_id": self.gym_id,
                 "env_params": dict(self.params),

@@ -186,7 +186,7 @@ def _collect_random(cfg: PETSConfig, parts: _Parts, run: RunDir, prog: _Progress
 
 
 def _train(cfg: PETSConfig, parts: _Parts, run: RunDir, prog: _Progress) -> None:
-    metrics = train_on_buffer(cfg.model, parts.trainer, parts.buffer).last_metrics()
+    metrics = train_on_buffer(cfg.model, parts.trainer, parts.buffer, parts.task).last_metrics()
     prog.train_losses.append(metrics["train_mse"])
     prog.holdout_losses.append(metrics["holdout_mse"])
     run.logger.log({**metrics, "data_size": len(parts.buffer)}, prog.env_steps, group="model")

@@ -153,10 +153,21 @@ def build_trainer(
     )
 
 
-def train_on_buffer(cfg: ModelConfig, trainer: ModelTrainer, buffer: Any) -> TrainResult:
-    """One training round on every transition of ``buffer`` (a :class:`mbrl.data.ReplayBuffer`),
-    with the rewards when the model learns them, and ``cfg.epochs`` if set."""
+def train_on_buffer(
+    cfg: ModelConfig, trainer: ModelTrainer, buffer: Any, task: Any = None
+) -> TrainResult:
+    """One training round on the transitions of ``buffer`` (a :class:`mbrl.data.ReplayBuffer`),
+    with the rewards when the model learns them, and ``cfg.epochs`` if set.
+
+    With a ``task`` whose ``model_data_fn`` is set, the transitions it marks False (e.g. a
+    hard joint stop the smooth model cannot represent) are left out of training and holdout.
+    """
     data = buffer.get_all()
+    fn = getattr(task, "model_data_fn", None)
+    if fn is not None:
+        keep = fn(*(torch.as_tensor(x) for x in (data.obs, data.act, data.next_obs)))
+        keep = keep.cpu().numpy().astype(bool)
+        data = type(data)(*(x[keep] for x in data))
     reward = data.reward if trainer.model.learn_reward else None
     return trainer.train(data.obs, data.act, data.next_obs, reward, epochs=cfg.epochs)
 

@@ -188,6 +188,58 @@ class DynamicsModel(nn.Module):
         """Floating dtype of the parameters."""
         return self.ensemble.max_logvar.dtype
 
+    # ------------------------------------------------------------------ normalisation
+    @torch.no_grad()
+    def refit_normalizers(self, inputs: Tensor, targets: Tensor, *, preserve: bool = True) -> None:
+        """Fit the input and output normalisers on raw ``inputs (N, feature_dim + act_dim)``
+        and ``targets (N, target_dim)`` (see :meth:`model_inputs`, :meth:`model_targets`).
+
+        With ``preserve`` (the default) the ensemble's first layer, its output layer and its
+        log-variance bounds are re-expressed in the new units, so every prediction in original
+        units (means and variances) is unchanged by the refit; training then starts from the
+        function the previous round learned, not from that function seen through shifted and
+        rescaled inputs. With ``preserve=False``, or while the normalisers still hold their
+        initial identity statistics (never fitted: nothing learned to preserve), only the
+        statistics change.
+
+        With old statistics ``(m, s)`` and new ``(m', s')``, an input normalised the old way is
+        ``(x - m) / s = (s' / s) x_new + (m' - m) / s``, so the first layer becomes
+        ``W0' = diag(s' / s) W0``, ``b0' = b0 + ((m' - m) / s) W0``. A mean output ``μ`` in old
+        target units is ``μ' = μ (t / t') + (n - n') / t'`` in the new ones (target statistics
+        ``(n, t) -> (n', t')``), and a log-variance shifts by ``2 log(t / t')`` (so do both
+        bounds, which keeps the soft bounding exact).
+        """
+        inp, out = self.input_normalizer, self.output_normalizer
+        old = (inp.mean.clone(), inp.std.clone(), out.mean.clone(), out.std.clone())
+        fitted = any(bool((n.mean != 0).any() or (n.std != 1).any()) for n in (inp, out))
+        inp.fit(inputs)
+        out.fit(targets)
+        if preserve and fitted:
+            self._reexpress_weights(*old)
+
+    @torch.no_grad()
+    def _reexpress_weights(
+        self, in_mean: Tensor, in_std: Tensor, out_mean: Tensor, out_std: Tensor
+    ) -> None:
+        """Rewrite the ensemble for the normalisers' new statistics (old ones given), keeping
+        its function in original units (see :meth:`refit_normalizers`)."""
+        ens = self.ensemble
+        inp, out = self.input_normalizer, self.output_normalizer
+        w0, b0 = ens.weights[0], ens.biases[0]  # (E, in, H), (E, 1, H)
+        shift = (inp.mean - in_mean) / in_std  # (in,)
+        b0.add_(torch.einsum("i,eih->eh", shift.to(w0.dtype), w0).unsqueeze(1))
+        w0.mul_((inp.std / in_std).to(w0.dtype)[None, :, None])
+        d = self.target_dim
+        wl, bl = ens.weights[-1], ens.biases[-1]  # (E, H, 2d), (E, 1, 2d)
+        scale = (out_std / out.std).to(wl.dtype)  # (d,)
+        offset = ((out_mean - out.mean) / out.std).to(wl.dtype)
+        wl[..., :d].mul_(scale)
+        bl[..., :d].mul_(scale).add_(offset)
+        log_shift = 2.0 * torch.log(scale)
+        bl[..., d:].add_(log_shift)
+        ens.max_logvar.add_(log_shift)
+        ens.min_logvar.add_(log_shift)
+
     # ------------------------------------------------------------------ data transforms
     def model_inputs(self, obs: Tensor, act: Tensor) -> Tensor:
         """Raw network inputs ``[preprocess(obs), act]``: ``(..., feature_dim + act_dim)``."""

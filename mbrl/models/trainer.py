@@ -4,7 +4,9 @@ One call to :meth:`ModelTrainer.train`:
 
 1. converts the data to tensors on the model's device and checks it (shapes, NaN, size);
 2. splits it at random into a training set and a holdout set (``holdout_ratio``);
-3. fits the model's input and output normalisers on the training set;
+3. fits the model's input and output normalisers on the training set; for a model trained
+   before, its weights are re-expressed in the new units so that its predictions are unchanged
+   by the refit (``preserve_on_refit``; docs/pets.md, "Regression after reaching 1000");
 4. draws a bootstrap resample (with replacement) of the training indices for every member:
    :attr:`ModelTrainer.bootstrap_indices` ``(E, N_train)``;
 5. trains with AdamW: each epoch shuffles every member's bootstrap sample independently, and each
@@ -122,6 +124,10 @@ class ModelTrainer:
         progress_bar: show a tqdm bar with the current losses (also off with
             ``MBRL_NO_PROGRESS=1``).
         eval_batch_size: rows per forward pass when evaluating the holdout set.
+        preserve_on_refit: when a call refits the normalisers of an already trained model,
+            re-express its weights in the new units so its predictions are unchanged
+            (:meth:`DynamicsModel.refit_normalizers`); ``False``: the old weights are read in
+            the new units (the behaviour before this option).
     """
 
     def __init__(
@@ -141,6 +147,7 @@ class ModelTrainer:
         generator: torch.Generator | None = None,
         progress_bar: bool = True,
         eval_batch_size: int = 8192,
+        preserve_on_refit: bool = False,
     ) -> None:
         if not isinstance(model, DynamicsModel):
             raise TypeError(f"model: expected a DynamicsModel, got {type(model).__name__}")
@@ -169,6 +176,9 @@ class ModelTrainer:
         self.log_group = log_group
         self.progress_bar = progress_bar
         self.eval_batch_size = int(eval_batch_size)
+        if not isinstance(preserve_on_refit, bool):
+            raise ValueError(f"preserve_on_refit: expected a bool, got {preserve_on_refit!r}")
+        self.preserve_on_refit = preserve_on_refit
         if generator is None:
             generator = torch.Generator()
             if seed is not None:
@@ -319,8 +329,7 @@ class ModelTrainer:
         x_all = model.model_inputs(obs, act)
         y_all = model.model_targets(obs, next_obs, reward)
         t_dev, h_dev = train_idx.to(dev), hold_idx.to(dev)
-        model.input_normalizer.fit(x_all[t_dev])
-        model.output_normalizer.fit(y_all[t_dev])
+        model.refit_normalizers(x_all[t_dev], y_all[t_dev], preserve=self.preserve_on_refit)
         x_all = model.input_normalizer.normalize(x_all).detach()
         y_all = model.output_normalizer.normalize(y_all).detach()
         x_train, y_train = x_all[t_dev], y_all[t_dev]
