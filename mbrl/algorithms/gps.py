@@ -55,7 +55,7 @@ from mbrl.util.progress import progress
 from mbrl.util.run_dir import RunDir
 from mbrl.util.seeding import capture_rng_state, restore_rng_state, seed_everything
 
-__all__ = ["GPSConfig", "GPSResult", "load_gps_config", "run_gps"]
+__all__ = ["GPSConfig", "GPSResult", "load_gps_config", "load_policy", "run_gps"]
 
 
 @dataclass
@@ -87,6 +87,22 @@ def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
         return _loop(cfg, ctx, run, prog, loop, eval_x0)
     finally:
         run.close()
+
+
+def load_policy(run_dir: str | Path) -> torch.nn.Module:
+    """The policy of run directory ``run_dir`` at its latest checkpoint (a
+    :class:`~mbrl.algorithms.gps_policy.DistilledPolicy`, ``x (N, n) -> u (N, m)``)."""
+    from mbrl.util.checkpoint import load_state
+    from mbrl.util.config import load_config
+
+    run_dir = Path(run_dir)
+    cfg = load_config(GPSConfig, run_dir / "config.yaml")
+    ctx, _ = _build(cfg)
+    latest = Checkpointer(run_dir / "checkpoints", kind="gps").load_latest()
+    if latest is None:
+        raise FileNotFoundError(f"run_dir: {str(run_dir)!r} has no checkpoint yet")
+    ctx.policy.load_state_dict(load_state(latest[0] / "state.pt")["policy"])
+    return ctx.policy.eval()
 
 
 def _build(cfg: GPSConfig) -> tuple[Context, torch.Tensor]:
