@@ -185,6 +185,7 @@ def _record(
         "iteration": len(prog.policy_returns),
         "policy_return": prog.policy_returns[-1],
         "policy_return_min": float(np.min(returns)),
+        "policy_return_median": float(np.median(returns)),
         "teacher_return": float(np.mean(prog.teacher_returns)),
         "violation": out.violation,
         "violation_before": out.violation_before,

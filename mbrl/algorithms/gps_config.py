@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,9 +158,11 @@ class GPSResult:
             lines.append(f"{i:9d}  {r:13.2f}  {v:9.4f}  {n:14d}")
         final = sum(self.final_returns) / len(self.final_returns)
         k = len(self.final_returns)
+        median = statistics.median(self.final_returns)
         lines.append(
-            f"{self.method} policy: mean return {final:.2f} on {k} held-out starts; teacher "
-            f"(iLQR-MPC) {self.teacher_return:.2f}; gap {100 * self.gap:.1f}%"
+            f"{self.method} policy: mean return {final:.2f} (median {median:.2f}) on {k} "
+            f"held-out starts; teacher (iLQR-MPC) {self.teacher_return:.2f}; gap "
+            f"{100 * self.gap:.1f}%"
         )
         lines.append(
             f"time per action: teacher {1e3 * self.teacher_s_per_action:.2f} ms, policy "
