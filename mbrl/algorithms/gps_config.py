@@ -45,6 +45,9 @@ class GPSConfig(RunSettings):
         hidden, num_layers, activation: the policy MLP. lr: Adam's step size.
         epochs, batch_size: SGD of each policy step.
         noise_std, noise_copies: noisy ``x + ε → u + Kε`` copies (gps and bc_noise only).
+        noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
+            without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
+            tend to the policy's Jacobian as ``ρ`` grows).
         plato_weight: PLATO's ``λ`` of ``λ ‖u − π(x)‖²`` in the acting teacher's cost.
         timing_steps: steps of the single-state timing of teacher and policy at the end.
         checkpoint_every: checkpoint every ``N`` iterations (and after the last).
@@ -74,6 +77,7 @@ class GPSConfig(RunSettings):
     batch_size: int = 256
     noise_std: float = 0.1
     noise_copies: int = 2
+    noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     timing_steps: int = 50
     checkpoint_every: int = 1

@@ -35,7 +35,12 @@ from mbrl.algorithms.gps_problem import (
     policy_rollouts,
     shifted_windows,
 )
-from mbrl.algorithms.gps_trajectory import dual_step, policy_violation, trajectory_step
+from mbrl.algorithms.gps_trajectory import (
+    dual_step,
+    policy_violation,
+    task_gains,
+    trajectory_step,
+)
 
 Tensor = torch.Tensor
 
@@ -122,9 +127,10 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     before = _rms(policy_violation(ctx.policy, tr.x, tr.u))
     rho = torch.full((B * T,), loop.rho, dtype=DTYPE)
     n = tr.x.shape[-1]
+    K = task_gains(p, tr.x, tr.u) if cfg.noise_gains == "task" else tr.K
     data = PolicyData(
         tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
-        tr.K.reshape(B * T, m, n),
+        K.reshape(B * T, m, n),
     )  # fmt: skip
     loss = _fit(ctx, data, noisy=True)
     viol = policy_violation(ctx.policy, tr.x, tr.u)

@@ -28,12 +28,24 @@ from dataclasses import dataclass
 import torch
 
 from control import ilqr
-from control.derivatives import cost_derivatives, linearize_dynamics
+from control.derivatives import (
+    cost_derivatives,
+    linearize_dynamics,
+    terminal_cost_derivatives,
+)
+from control.riccati import backward_pass
 from mbrl.algorithms.gps_problem import DTYPE, ControlProblem, Policy
 
 Tensor = torch.Tensor
 
-__all__ = ["HESSIANS", "TrajectoryStep", "dual_step", "policy_violation", "trajectory_step"]
+__all__ = [
+    "HESSIANS",
+    "TrajectoryStep",
+    "dual_step",
+    "policy_violation",
+    "task_gains",
+    "trajectory_step",
+]
 
 HESSIANS = ("gauss_newton", "exact")
 
@@ -219,3 +231,44 @@ def dual_step(lam: Tensor, violation: Tensor, rho: Tensor | float, alpha: float)
         )
     rho_t = torch.as_tensor(rho, dtype=lam.dtype).expand(lam.shape[1]).view(1, -1, 1)
     return lam + alpha * rho_t * violation
+
+
+def task_gains(
+    problem: ControlProblem, x: Tensor, u: Tensor, reg: float = 1e-6, max_tries: int = 20
+) -> Tensor:
+    """Feedback gains ``K (B, T, m, n)`` of the *task's* cost around trajectories
+    ``x (B, T+1, n)``, ``u (B, T, m)``: one iLQR backward pass (box-DDP: rows of clamped controls
+    are zero) with the policy term left out.
+
+    With a large ``ρ`` the gains of the trajectory step itself tend to the policy's own
+    Jacobian (deviating from ``π`` is what the Lagrangian charges), so noisy copies built with
+    them would teach the policy nothing it does not already do; these gains are the teacher's
+    correction. ``reg`` is added to ``Q_uu`` and grown ×10 where it is not positive definite.
+    """
+    B, T, m = u.shape
+    n = x.shape[-1]
+    xf, uf = x[:, :T].reshape(B * T, n).to(DTYPE), u.reshape(B * T, m).to(DTYPE)
+    F = linearize_dynamics(problem.dynamics, xf, uf, "autodiff").view(B, T, n, n + m)
+    c, C = cost_derivatives(problem.cost, xf, uf, "autodiff")
+    if problem.terminal_cost is not None:
+        vT, VT = terminal_cost_derivatives(problem.terminal_cost, x[:, T].to(DTYPE), "autodiff")
+    else:
+        vT, VT = torch.zeros(B, n, dtype=DTYPE), torch.zeros(B, n, n, dtype=DTYPE)
+    lo, up = problem.u_min - u, problem.u_max - u
+    bounded = bool(torch.isfinite(problem.u_min).any() or torch.isfinite(problem.u_max).any())
+    mu = torch.full((B,), float(reg), dtype=DTYPE)
+    K = torch.zeros(B, T, m, n, dtype=DTYPE)
+    todo = torch.ones(B, dtype=torch.bool)
+    for _ in range(max_tries):
+        i = torch.nonzero(todo).flatten()
+        Ki, _, _, _, ok = backward_pass(
+            F[i], c.view(B, T, -1)[i], C.view(B, T, n + m, n + m)[i], vT[i], VT[i], mu[i],
+            lo[i] if bounded else None, up[i] if bounded else None,
+            torch.zeros(i.numel(), T, m, dtype=DTYPE),
+        )  # fmt: skip
+        K[i[ok]] = Ki[ok].to(DTYPE)
+        todo[i[ok]] = False
+        if not bool(todo.any()):
+            return K
+        mu[todo] *= 10.0
+    raise ValueError(f"x, u: no positive-definite backward pass after {max_tries} tries")

@@ -29,7 +29,12 @@ from mbrl.algorithms.gps_problem import (
     shifted_windows,
     start_states,
 )
-from mbrl.algorithms.gps_trajectory import dual_step, policy_violation, trajectory_step
+from mbrl.algorithms.gps_trajectory import (
+    dual_step,
+    policy_violation,
+    task_gains,
+    trajectory_step,
+)
 
 D = torch.float64
 
@@ -120,6 +125,11 @@ def test_penalty_pulls_the_trajectories_towards_the_policy():
         rms.append(float(policy_violation(policy, tr.x, tr.u).square().mean().sqrt()))
     assert rms[0] > rms[1] > rms[2]
     assert rms[2] < 0.05 * rms[0]
+    # the task's gains around a trajectory do not see the policy; the Lagrangian's do (iLQR's
+    # gains are those of its last backward pass, around the trajectory up to the last step)
+    tr0 = trajectory_step(problem, policy, x0, u0, lam, 0.0, max_iter=40)
+    torch.testing.assert_close(task_gains(problem, tr0.x, tr0.u), tr0.K, atol=1e-3, rtol=0)
+    assert float((task_gains(problem, tr.x, tr.u) - tr.K).abs().max()) > 0.1
 
 
 def test_dual_step_moves_lambda_along_the_violation_and_reduces_it():
@@ -154,6 +164,8 @@ def test_noisy_targets_are_the_teachers_closed_loop_actions_on_a_linear_system()
     dummy = nn.Linear(2, 1).to(D)
     u0 = torch.zeros(2, 20, 1, dtype=D)
     tr = trajectory_step(problem, dummy, x0, u0, torch.zeros_like(u0), 0.0, max_iter=5)
+    # with ρ = 0 the trajectory step's gains are the task's own
+    torch.testing.assert_close(task_gains(problem, tr.x, tr.u), tr.K, atol=1e-9, rtol=0)
     g = torch.Generator().manual_seed(4)
     for t in (0, 7, 15):
         eps = 0.3 * torch.randn(2, 2, generator=g, dtype=D)
