@@ -234,7 +234,7 @@ def dual_step(lam: Tensor, violation: Tensor, rho: Tensor | float, alpha: float)
 
 
 def task_gains(
-    problem: ControlProblem, x: Tensor, u: Tensor, reg: float = 1e-6, max_tries: int = 20
+    problem: ControlProblem, x: Tensor, u: Tensor, reg: float = 0.0, max_tries: int = 20
 ) -> Tensor:
     """Feedback gains ``K (B, T, m, n)`` of the *task's* cost around trajectories
     ``x (B, T+1, n)``, ``u (B, T, m)``: one iLQR backward pass (box-DDP: rows of clamped controls
@@ -243,7 +243,8 @@ def task_gains(
     With a large ``ρ`` the gains of the trajectory step itself tend to the policy's own
     Jacobian (deviating from ``π`` is what the Lagrangian charges), so noisy copies built with
     them would teach the policy nothing it does not already do; these gains are the teacher's
-    correction. ``reg`` is added to ``Q_uu`` and grown ×10 where it is not positive definite.
+    correction. ``reg`` is added to ``Q_uu``; where that is not positive definite it grows to
+    ``max(10 reg, 1e-6)`` and the pass is repeated.
     """
     B, T, m = u.shape
     n = x.shape[-1]
@@ -270,5 +271,5 @@ def task_gains(
         todo[i[ok]] = False
         if not bool(todo.any()):
             return K
-        mu[todo] *= 10.0
+        mu[todo] = torch.clamp(mu[todo] * 10.0, min=1e-6)
     raise ValueError(f"x, u: no positive-definite backward pass after {max_tries} tries")
