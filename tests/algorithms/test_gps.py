@@ -253,3 +253,19 @@ def test_short_distillation_on_pendulum_beats_a_random_policy(tmp_path):
     assert len(res.policy_returns) == 2 and res.teacher_labels == [120, 120]
     assert (res.run_dir / "iteration.csv").is_file()
     assert all(p.is_file() for p in res.plot_paths)
+
+
+def test_mean_action_is_the_deterministic_action_of_sacs_actor():
+    from mbrl.agents.networks import GaussianPolicy
+
+    g = torch.Generator().manual_seed(5)
+    actor = GaussianPolicy(3, 2, hidden=16, action_low=[-2, 0], action_high=[2, 1], generator=g)
+    obs = torch.randn(7, 3, generator=g)
+    torch.testing.assert_close(actor.mean_action(obs), actor(obs, deterministic=True)[0])
+    policy = DistilledPolicy(
+        2, 1, [-2.0], [2.0], features=get_task("pendulum-swingup").obs_preprocess_fn
+    )
+    u = policy(torch.randn(5, 2, generator=g, dtype=D))
+    assert u.dtype == D and u.shape == (5, 1) and bool((u.abs() <= 2).all())
+    with pytest.raises(ValueError, match="x: expected shape"):
+        policy(torch.zeros(5, 3, dtype=D))
