@@ -69,6 +69,13 @@ ALGORITHMS: dict[str, Algorithm] = {
         "run_mbpo",
         "MBPO: SAC on real data and short rollouts through a learned ensemble",
     ),
+    "gps": Algorithm(
+        "mbrl.algorithms.gps",
+        "GPSConfig",
+        "run_gps",
+        "guided policy search: iLQR trajectories distilled into a policy "
+        "(method=gps|bc|bc_noise|dagger|plato)",
+    ),
 }
 
 DEMO_PRESET = "demo"

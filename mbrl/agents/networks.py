@@ -236,6 +236,12 @@ class GaussianPolicy(nn.Module):
         log_pu = -(0.5 * z.square() + log_std + HALF_LOG_2PI).sum(-1)
         return log_pu - squash_log_det(u) - self.half_range.log().sum()
 
+    def mean_action(self, obs: Tensor) -> Tensor:
+        """The deterministic action ``center + half_range * tanh(mean) (N, act_dim)``, without the
+        log-density (a policy acting alone at test time, e.g. distilled by guided policy
+        search); equal to ``forward(obs, deterministic=True)[0]``."""
+        return self.scale(torch.tanh(self.mean_log_std(obs)[0]))
+
     # ------------------------------------------------------------------ bounds
     def scale(self, y: Tensor) -> Tensor:
         """``[-1, 1]`` -> ``[low, high]``: ``center + half_range * y``."""

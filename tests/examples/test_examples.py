@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 DEFAULT_FLAGS = ["--quick"]
 CASES = {
+    "gps_pendulum.py": [["--quick"]],
     "mcts_discrete.py": [["--quick"], ["--quick", "--learned"]],
     "mpc_true_simulator.py": [["--steps", "5", "--episodes", "1", "--population", "16"]],
 }

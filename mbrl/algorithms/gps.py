@@ -1,0 +1,278 @@
+"""Guided policy search: iLQR trajectories distilled into a neural policy, and the imitation
+baselines it is compared with (behaviour cloning, with noise, DAgger, PLATO).
+
+GPS (the lecture notes' "train policies", dual gradient descent on the augmented Lagrangian)
+solves ``min_{τ, θ} c(τ)  s.t.  u_t = π_θ(x_t)`` by alternating
+
+1. the trajectory step: ``τ ← argmin_τ c(τ) + Σ λ_tᵀ(π_θ(x_t) − u_t) + Σ ρ_t‖π_θ(x_t) − u_t‖²``
+   for ``N`` conditions in one batched iLQR call (:mod:`mbrl.algorithms.gps_trajectory`);
+2. the policy step: ``θ ← argmin_θ`` of the same, by SGD, optionally with noisy copies
+   ``x + ε → u + Kε`` (:mod:`mbrl.algorithms.gps_policy`);
+3. the dual step ``λ ← λ + α ρ (π_θ(x) − u)``, and ``ρ`` grows;
+
+until ``‖π_θ(x_t) − u_t‖`` is below ``tol``. The baselines (``method=``) are in
+:mod:`mbrl.algorithms.gps_methods`. After every iteration the policy acts alone from the
+held-out start states; the iLQR-MPC teacher is evaluated once on the same starts, and at the end
+both are timed one state at a time.
+
+A run writes its run directory (config, CSV metrics per iteration, checkpoints, plots of the
+policy's return and of the violation); ``run_gps(cfg, resume=run_dir)`` continues a stopped run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from control import RecedingHorizonILQR
+from mbrl.algorithms.gps_config import EVAL_SEED_BASE, GPSConfig, GPSResult, load_gps_config
+from mbrl.algorithms.gps_methods import Context, LoopState, Outcome, run_iteration
+from mbrl.algorithms.gps_policy import DistilledPolicy
+from mbrl.algorithms.gps_problem import (
+    DTYPE,
+    TeacherSettings,
+    mpc_rollouts,
+    policy_rollouts,
+    problem_from_task,
+    start_states,
+)
+from mbrl.util.checkpoint import Checkpointer
+from mbrl.util.lifecycle import (
+    Restored,
+    check_device,
+    check_run_root,
+    get_task,
+    open_run,
+    setup_errors,
+    write_checkpoint,
+)
+from mbrl.util.plotting import plot_curves
+from mbrl.util.progress import progress
+from mbrl.util.run_dir import RunDir
+from mbrl.util.seeding import capture_rng_state, restore_rng_state, seed_everything
+
+__all__ = ["GPSConfig", "GPSResult", "load_gps_config", "load_policy", "run_gps"]
+
+
+@dataclass
+class _Progress:
+    """Counters and metrics so far (checkpointed)."""
+
+    wall_time: float = 0.0
+    policy_returns: list[float] = field(default_factory=list)
+    violations: list[float] = field(default_factory=list)
+    teacher_labels: list[int] = field(default_factory=list)
+    teacher_returns: list[float] = field(default_factory=list)
+    final_returns: list[float] = field(default_factory=list)
+    converged: bool = False
+
+
+def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
+    """Run ``cfg.method`` as configured in a new run directory, or continue the stopped run in
+    ``resume``. Raises :class:`~mbrl.util.lifecycle.SetupError` (before any folder is made)
+    when a setting, the task, the device or the run root is unusable."""
+    if not isinstance(cfg, GPSConfig):
+        raise TypeError(f"cfg: expected a GPSConfig, got {type(cfg).__name__}")
+    ctx, eval_x0 = _build(cfg)
+    task_name = cfg.task
+    run, restored = open_run(cfg, "gps", cfg.run_name or f"gps-{cfg.method}-{task_name}", resume)
+    try:
+        prog, loop = _Progress(), LoopState()
+        if restored is not None:
+            prog, loop = _restore(ctx, restored)
+        return _loop(cfg, ctx, run, prog, loop, eval_x0)
+    finally:
+        run.close()
+
+
+def load_policy(run_dir: str | Path) -> torch.nn.Module:
+    """The policy of run directory ``run_dir`` at its latest checkpoint (a
+    :class:`~mbrl.algorithms.gps_policy.DistilledPolicy`, ``x (N, n) -> u (N, m)``)."""
+    from mbrl.util.checkpoint import load_state
+    from mbrl.util.config import load_config
+
+    run_dir = Path(run_dir)
+    cfg = load_config(GPSConfig, run_dir / "config.yaml")
+    ctx, _ = _build(cfg)
+    latest = Checkpointer(run_dir / "checkpoints", kind="gps").load_latest()
+    if latest is None:
+        raise FileNotFoundError(f"run_dir: {str(run_dir)!r} has no checkpoint yet")
+    ctx.policy.load_state_dict(load_state(latest[0] / "state.pt")["policy"])
+    return ctx.policy.eval()
+
+
+def _build(cfg: GPSConfig) -> tuple[Context, torch.Tensor]:
+    """Everything a run needs, checked before its run directory exists."""
+    with setup_errors():
+        cfg.__post_init__()
+        if cfg.method != "gps" and cfg.num_conditions * cfg.iterations > 1000:
+            raise ValueError(
+                "num_conditions, iterations: the baselines draw num_conditions new starts per "
+                f"iteration, at most 1000 in all; got {cfg.num_conditions} x {cfg.iterations}"
+            )
+        device = check_device(cfg.device)
+        if device.type != "cpu":
+            raise ValueError(f"device: guided policy search runs on the CPU, got {cfg.device!r}")
+        task = get_task(cfg.task)
+        check_run_root(cfg.run_root)
+        problem = problem_from_task(task, cfg.horizon)
+        _, gen = seed_everything(cfg.seed)
+        policy = DistilledPolicy(
+            task.obs_dim, task.act_dim, task.action_low, task.action_high,
+            features=task.obs_preprocess_fn, hidden=cfg.hidden, num_layers=cfg.num_layers,
+            activation=cfg.activation, generator=gen,
+        )  # fmt: skip
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    teacher = TeacherSettings(cfg.teacher_horizon, cfg.teacher_iters, cfg.teacher_first_iters)
+    N = cfg.num_conditions
+
+    def conditions(k: int) -> torch.Tensor:
+        return start_states(task, [1000 * cfg.seed + k * N + i for i in range(N)])
+
+    ctx = Context(cfg, problem, teacher, policy, optimizer, gen, conditions)
+    eval_x0 = start_states(task, [EVAL_SEED_BASE + i for i in range(cfg.eval_episodes)])
+    return ctx, eval_x0
+
+
+def _loop(
+    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, loop: LoopState, eval_x0
+) -> GPSResult:
+    start = time.perf_counter() - prog.wall_time
+    ckpt = Checkpointer(run.checkpoint_dir, kind="gps", keep=cfg.keep_checkpoints)
+    if not prog.teacher_returns:
+        prog.teacher_returns = (-mpc_rollouts(ctx.problem, ctx.teacher, eval_x0).cost).tolist()
+        run.logger.log({"teacher_return": float(np.mean(prog.teacher_returns))}, 0, "teacher")
+    done = len(prog.policy_returns)
+    name = f"{cfg.method} {cfg.task}"
+    with progress(None, name, total=cfg.iterations, initial=done, disable=not cfg.progress) as bar:
+        for k in range(done, cfg.iterations):
+            if prog.converged:
+                break
+            out = run_iteration(ctx, loop, k)
+            _record(cfg, ctx, run, prog, loop, out, eval_x0)
+            bar.update(1)
+            bar.write(
+                f"iteration {k + 1}/{cfg.iterations}: policy return {prog.policy_returns[-1]:.2f} "
+                f"(teacher {np.mean(prog.teacher_returns):.2f}), violation {out.violation:.4f}"
+            )
+            prog.wall_time = time.perf_counter() - start
+            if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.iterations or prog.converged:
+                _checkpoint(ctx, run, ckpt, prog, loop)
+    return _finish(cfg, ctx, run, prog, eval_x0)
+
+
+def _record(
+    cfg: GPSConfig,
+    ctx: Context,
+    run: RunDir,
+    prog: _Progress,
+    loop: LoopState,
+    out: Outcome,
+    eval_x0: torch.Tensor,
+) -> None:
+    """Evaluate the policy alone on the held-out starts and log the iteration."""
+    returns = (-policy_rollouts(ctx.problem, ctx.policy, eval_x0).cost).tolist()
+    prog.policy_returns.append(float(np.mean(returns)))
+    prog.final_returns = returns
+    prog.violations.append(out.violation)
+    prog.teacher_labels.append(loop.labels)
+    prog.converged = cfg.method == "gps" and out.violation < cfg.tol
+    metrics = {
+        "iteration": len(prog.policy_returns),
+        "policy_return": prog.policy_returns[-1],
+        "policy_return_min": float(np.min(returns)),
+        "policy_return_median": float(np.median(returns)),
+        "teacher_return": float(np.mean(prog.teacher_returns)),
+        "violation": out.violation,
+        "violation_before": out.violation_before,
+        "fit_loss": out.fit_loss,
+        "traj_cost": out.traj_cost,
+        "teacher_labels": loop.labels,
+        "rho": loop.rho,
+    }
+    run.logger.log(metrics, step=len(prog.policy_returns), group="iteration")
+
+
+def _checkpoint(
+    ctx: Context, run: RunDir, ckpt: Checkpointer, prog: _Progress, loop: LoopState
+) -> None:
+    state = {
+        "progress": dict(vars(prog)),
+        "policy": ctx.policy.state_dict(),
+        "optimizer": ctx.optimizer.state_dict(),
+        "loop": loop.state(),
+        "rng": capture_rng_state(None, {"run": ctx.generator}),
+    }
+    write_checkpoint(run, ckpt, len(prog.policy_returns), state)
+
+
+def _restore(ctx: Context, restored: Restored) -> tuple[_Progress, LoopState]:
+    s = restored.state
+    ctx.policy.load_state_dict(s["policy"])
+    ctx.optimizer.load_state_dict(s["optimizer"])
+    restore_rng_state(s["rng"], None, {"run": ctx.generator})
+    return _Progress(**s["progress"]), LoopState.from_state(s["loop"])
+
+
+@torch.no_grad()
+def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[float, float]:
+    """Seconds per action of the teacher (receding-horizon iLQR, warm-started) and of the
+    policy, one state at a time, along ``cfg.timing_steps`` steps of each from ``x0 (n,)``
+    (after one untimed first action: the teacher's cold first solve is left out)."""
+    p, t = ctx.problem, ctx.teacher
+    mpc = RecedingHorizonILQR(
+        p.dynamics, p.cost, t.horizon, p.m, u_min=p.u_min, u_max=p.u_max,
+        iters_per_step=t.iters, first_iters=t.first_iters,
+    )  # fmt: skip
+    times = []
+    for who in ("teacher", "policy"):
+        x = x0.to(DTYPE)
+        for step in range(cfg.timing_steps + 1):
+            if step == 1:
+                tic = time.perf_counter()
+            u = mpc.act(x) if who == "teacher" else ctx.policy(x.view(1, -1))[0]
+            x = p.dynamics(x.view(1, -1), p.clip(u).view(1, -1))[0]
+        times.append((time.perf_counter() - tic) / cfg.timing_steps)
+    return times[0], times[1]
+
+
+def _finish(
+    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, eval_x0: torch.Tensor
+) -> GPSResult:
+    t_teacher, t_policy = _time_per_action(cfg, ctx, eval_x0[0])
+    teacher = float(np.mean(prog.teacher_returns))
+    csv = run.logger.csv_path("iteration")
+    plots = (
+        plot_curves(
+            csv, "iteration", ["policy_return"], run.plot_path("policy_return.png"),
+            title=f"{cfg.method} on {cfg.task}: the policy alone, held-out starts",
+            hlines={"iLQR-MPC teacher": teacher}, integer_x=True,
+        ),
+        plot_curves(
+            csv, "iteration", ["violation"], run.plot_path("violation.png"),
+            title=f"{cfg.method} on {cfg.task}: RMS of pi(x) - u", integer_x=True,
+        ),
+    )  # fmt: skip
+    run.logger.log(
+        {"teacher_s_per_action": t_teacher, "policy_s_per_action": t_policy,
+         "wall_time_s": prog.wall_time},
+        step=len(prog.policy_returns), group="summary",
+    )  # fmt: skip
+    return GPSResult(
+        method=cfg.method,
+        policy_returns=list(prog.policy_returns),
+        violations=list(prog.violations),
+        teacher_labels=list(prog.teacher_labels),
+        teacher_return=teacher,
+        final_returns=list(prog.final_returns),
+        teacher_returns=list(prog.teacher_returns),
+        teacher_s_per_action=t_teacher,
+        policy_s_per_action=t_policy,
+        wall_time=prog.wall_time,
+        run_dir=Path(run.path),
+        plot_paths=plots,
+    )

@@ -1,0 +1,189 @@
+"""What a guided-policy-search run is configured by (:class:`GPSConfig`) and what it returns
+(:class:`GPSResult`); the algorithm is :mod:`mbrl.algorithms.gps`."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mbrl.util.config import load_config, require_ints, task_preset
+from mbrl.util.lifecycle import RunSettings
+
+__all__ = ["EVAL_SEED_BASE", "METHODS", "GPSConfig", "GPSResult", "load_gps_config"]
+
+METHODS = ("gps", "bc", "bc_noise", "dagger", "plato")
+EVAL_SEED_BASE = 10_000_000
+"""Held-out start states are ``env.reset(seed=EVAL_SEED_BASE + i)``; training conditions use
+seeds ``1000 · seed + k`` (``k < 1000``), so the two never meet."""
+
+
+@dataclass
+class GPSConfig(RunSettings):
+    """One run of guided policy search or of an imitation baseline (the run's own settings are
+    those of :class:`mbrl.util.lifecycle.RunSettings`; ``buffer_capacity`` is unused).
+
+    Attributes:
+        method: ``gps`` (augmented Lagrangian), ``bc`` (behaviour cloning of teacher
+            rollouts), ``bc_noise`` (with ``x + ε → u + Kε`` copies), ``dagger``, ``plato``.
+        num_conditions: start states per iteration ``N`` (gps: the same ``N`` throughout; the
+            baselines: ``N`` new ones per iteration, ``N · T`` teacher labels each).
+        iterations: iterations (policy steps) of the run.
+        horizon: trajectory and episode length ``T`` (``None``: the task's episode length).
+        eval_episodes: held-out start states the policy and the teacher are evaluated on.
+        teacher_horizon: the iLQR-MPC teacher's planning horizon ``H``.
+        teacher_iters: its iLQR iterations per step (warm-started).
+        teacher_first_iters: iterations of its first, cold solve, and of each labelling solve.
+        traj_iters: iLQR iterations of each GPS trajectory step.
+        hessian: ``gauss_newton`` or ``exact`` derivatives of the policy term (gps).
+        rho_init, rho_growth, rho_max: the penalty schedule ``ρ_k = min(ρ_max, ρ_0 g^k)``.
+        dual_rate: ``α`` of the dual step ``λ ← λ + α ρ (π(x) − u)``.
+        tol: stop when the RMS of ``π(x_t) − u_t`` over the trajectories is below this (gps).
+        hidden, num_layers, activation: the policy MLP. lr: Adam's step size.
+        epochs, batch_size: SGD of each policy step.
+        noise_std, noise_copies: noisy ``x + ε → u + Kε`` copies (gps and bc_noise only).
+        noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
+            without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
+            tend to the policy's Jacobian as ``ρ`` grows).
+        plato_weight: PLATO's ``λ`` of ``λ ‖u − π(x)‖²`` in the acting teacher's cost.
+        timing_steps: steps of the single-state timing of teacher and policy at the end.
+        checkpoint_every: checkpoint every ``N`` iterations (and after the last).
+    """
+
+    task: str = "pendulum-swingup"
+    method: Literal["gps", "bc", "bc_noise", "dagger", "plato"] = "gps"
+    num_conditions: int = 8
+    iterations: int = 10
+    horizon: int | None = None
+    eval_episodes: int = 20
+    teacher_horizon: int = 30
+    teacher_iters: int = 3
+    teacher_first_iters: int = 30
+    traj_iters: int = 30
+    hessian: Literal["gauss_newton", "exact"] = "gauss_newton"
+    rho_init: float = 0.01
+    rho_growth: float = 2.0
+    rho_max: float = 10.0
+    dual_rate: float = 1.0
+    tol: float = 0.01
+    hidden: int = 64
+    num_layers: int = 2
+    activation: str = "tanh"
+    lr: float = 1e-3
+    epochs: int = 30
+    batch_size: int = 256
+    noise_std: float = 0.1
+    noise_copies: int = 2
+    noise_gains: Literal["task", "lagrangian"] = "task"
+    plato_weight: float = 1.0
+    timing_steps: int = 50
+    checkpoint_every: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
+        low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
+        low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
+        require_ints(self, low | dict(timing_steps=1, checkpoint_every=1), optional=("horizon",))
+        if self.num_conditions > 1000:
+            raise ValueError(f"num_conditions: expected <= 1000, got {self.num_conditions}")
+        if self.seed >= 10_000:
+            raise ValueError(
+                f"seed: expected < 10000 (training seeds are 1000·seed + k), got {self.seed}"
+            )
+        positive = ("rho_init", "rho_max", "dual_rate", "tol", "lr")
+        nonneg = ("noise_std", "plato_weight")
+        for name in (*positive, *nonneg, "rho_growth"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"{name}: expected a finite number, got {v!r}")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: expected > 0, got {getattr(self, name)}")
+        for name in nonneg:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        if self.rho_growth < 1:
+            raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
+        if self.method not in METHODS:
+            raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
+
+
+@dataclass(frozen=True)
+class GPSResult:
+    """What a run returns (everything is also in its run directory).
+
+    Attributes:
+        method: the method run.
+        policy_returns: mean return of the policy alone on the held-out starts, per iteration.
+        violations: RMS of ``π(x) − u`` on the pairs of each iteration (before its policy step
+            for gps: the constraint violation; after it for the baselines: the fit error).
+        teacher_labels: teacher (MPC) labels used so far, per iteration.
+        teacher_return: the iLQR-MPC teacher's mean return on the same held-out starts.
+        final_returns: the final policy's return on every held-out start.
+        teacher_returns: the teacher's return on every held-out start.
+        teacher_s_per_action, policy_s_per_action: seconds per action, one state at a time.
+        wall_time: seconds the run took (over every resumed part).
+        run_dir: the run directory. plot_paths: the PNGs written.
+    """
+
+    method: str
+    policy_returns: list[float]
+    violations: list[float]
+    teacher_labels: list[int]
+    teacher_return: float
+    final_returns: list[float]
+    teacher_returns: list[float]
+    teacher_s_per_action: float
+    policy_s_per_action: float
+    wall_time: float
+    run_dir: Path
+    plot_paths: tuple[Path, ...] = ()
+
+    @property
+    def gap(self) -> float:
+        """``(teacher − policy) / |teacher|`` of the final mean returns (0.05 = 5% worse)."""
+        final = sum(self.final_returns) / len(self.final_returns)
+        return (self.teacher_return - final) / abs(self.teacher_return)
+
+    @property
+    def speedup(self) -> float:
+        """Teacher seconds per action over the policy's."""
+        return self.teacher_s_per_action / self.policy_s_per_action
+
+    def summary(self) -> str:
+        """One line per iteration, then the comparison with the teacher."""
+        lines = ["iteration  policy return  violation  teacher labels"]
+        rows = zip(self.policy_returns, self.violations, self.teacher_labels, strict=True)
+        for i, (r, v, n) in enumerate(rows, 1):
+            lines.append(f"{i:9d}  {r:13.2f}  {v:9.4f}  {n:14d}")
+        final = sum(self.final_returns) / len(self.final_returns)
+        k = len(self.final_returns)
+        median = statistics.median(self.final_returns)
+        lines.append(
+            f"{self.method} policy: mean return {final:.2f} (median {median:.2f}) on {k} "
+            f"held-out starts; teacher (iLQR-MPC) {self.teacher_return:.2f}; gap "
+            f"{100 * self.gap:.1f}%"
+        )
+        lines.append(
+            f"time per action: teacher {1e3 * self.teacher_s_per_action:.2f} ms, policy "
+            f"{1e3 * self.policy_s_per_action:.3f} ms ({self.speedup:.0f}x faster)"
+        )
+        lines.append(f"wall time: {self.wall_time:.1f} s; run directory: {self.run_dir}")
+        lines += [f"plot: {p}" for p in self.plot_paths]
+        return "\n".join(lines)
+
+
+def load_gps_config(
+    task: str | None = None, preset: str | Path | None = None, overrides: Sequence[str] = ()
+) -> GPSConfig:
+    """The :class:`GPSConfig` that ``mbrl gps --task TASK [--preset P] OVERRIDES`` runs: the
+    preset ``P``, else the task's ``gps_<task>`` preset if any, else the defaults; then
+    ``task``, then the dotted ``overrides``."""
+    if preset is None and task is not None:
+        preset = task_preset("gps", task)
+    extra = [f"task={task}"] if task is not None else []
+    return load_config(GPSConfig, preset, [*extra, *overrides])

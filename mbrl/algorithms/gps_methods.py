@@ -1,0 +1,183 @@
+"""One iteration of each method: new training pairs, the policy step, the bookkeeping.
+
+Every method makes ``N · T`` new pairs per iteration (``N`` conditions, horizon ``T``) and then
+fits the policy (:func:`~mbrl.algorithms.gps_policy.fit_policy`):
+
+* ``gps`` — the augmented-Lagrangian trajectory step from the same ``N`` conditions (warm
+  started from the teacher's rollouts at iteration 0), the policy step on its pairs (with
+  ``λ``, ``ρ`` and optional noisy copies), the dual step, ``ρ`` grows;
+* ``bc`` / ``bc_noise`` — iLQR-MPC teacher rollouts from ``N`` new conditions, aggregated
+  (``bc_noise`` adds ``x + ε → u + Kε`` copies with the teacher's gains);
+* ``dagger`` — iteration 0 as ``bc``; then the learner acts from ``N`` new conditions and the
+  teacher labels every visited state (:func:`~mbrl.algorithms.gps_problem.label_states`,
+  warm-started from the learner's own next actions); aggregated;
+* ``plato`` — iteration 0 as ``bc``; then the teacher acts with the extra cost
+  ``w ‖u − π_θ(x)‖²`` (it stays near the learner), and the unconstrained teacher labels the
+  visited states; aggregated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mbrl.algorithms.gps_policy import FitSettings, PolicyData, fit_policy
+from mbrl.algorithms.gps_problem import (
+    DTYPE,
+    ControlProblem,
+    Rollouts,
+    TeacherSettings,
+    label_states,
+    mpc_rollouts,
+    policy_rollouts,
+    shifted_windows,
+)
+from mbrl.algorithms.gps_trajectory import (
+    dual_step,
+    policy_violation,
+    task_gains,
+    trajectory_step,
+)
+
+Tensor = torch.Tensor
+
+__all__ = ["Context", "LoopState", "Outcome", "run_iteration"]
+
+
+@dataclass
+class Context:
+    """What the iterations use and do not checkpoint (rebuilt from the config)."""
+
+    cfg: Any
+    problem: ControlProblem
+    teacher: TeacherSettings
+    policy: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    conditions: Callable[[int], Tensor]  # iteration k -> (N, n) start states
+
+
+@dataclass
+class LoopState:
+    """What the iterations carry (checkpointed): the aggregated pairs (baselines), and gps's
+    trajectories' controls ``u (N, T, m)``, multipliers ``λ`` and penalty ``ρ``."""
+
+    data: PolicyData | None = None
+    u: Tensor | None = None
+    lam: Tensor | None = None
+    rho: float = 0.0
+    labels: int = 0
+
+    def state(self) -> dict[str, Any]:
+        data = None if self.data is None else self.data.state()
+        return {"data": data, "u": self.u, "lam": self.lam, "rho": self.rho, "labels": self.labels}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> LoopState:
+        data = None if s["data"] is None else PolicyData(**s["data"])
+        return cls(data, s["u"], s["lam"], float(s["rho"]), int(s["labels"]))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One iteration: RMS ``‖π(x) − u‖`` on its new pairs before and after the policy step,
+    the fit loss, and the mean task cost of its trajectories."""
+
+    violation_before: float
+    violation: float
+    fit_loss: float
+    traj_cost: float
+
+
+def _rms(v: Tensor) -> float:
+    return float(v.square().sum(-1).mean().sqrt())
+
+
+def _fit(ctx: Context, data: PolicyData, noisy: bool) -> float:
+    c = ctx.cfg
+    fit = FitSettings(c.epochs, c.batch_size, c.noise_std if noisy else 0.0, c.noise_copies)
+    p = ctx.problem
+    return fit_policy(ctx.policy, ctx.optimizer, data, fit, ctx.generator, p.u_min, p.u_max)
+
+
+def _pairs(x: Tensor, u: Tensor, K: Tensor | None) -> PolicyData:
+    """Imitation pairs of rollouts ``x (B, T+1, n)``, ``u (B, T, m)``, ``K (B, T, m, n)``."""
+    B, T, m = u.shape
+    n = x.shape[-1]
+    return PolicyData.imitation(
+        x[:, :T].reshape(B * T, n), u.reshape(B * T, m), None if K is None else K.reshape(-1, m, n)
+    )
+
+
+def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
+    cfg, p = ctx.cfg, ctx.problem
+    x0 = ctx.conditions(0)
+    if loop.u is None:  # iteration 0: the teacher's rollouts seed the trajectories
+        loop.u = mpc_rollouts(p, ctx.teacher, x0).u
+        loop.lam = torch.zeros_like(loop.u)
+        loop.rho = cfg.rho_init
+        loop.labels += loop.u.shape[0] * loop.u.shape[1]
+    tr = trajectory_step(
+        p, ctx.policy, x0, loop.u, loop.lam, loop.rho, max_iter=cfg.traj_iters, hessian=cfg.hessian
+    )
+    B, T, m = tr.u.shape
+    before = _rms(policy_violation(ctx.policy, tr.x, tr.u))
+    rho = torch.full((B * T,), loop.rho, dtype=DTYPE)
+    n = tr.x.shape[-1]
+    K = task_gains(p, tr.x, tr.u) if cfg.noise_gains == "task" else tr.K
+    data = PolicyData(
+        tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
+        K.reshape(B * T, m, n),
+    )  # fmt: skip
+    loss = _fit(ctx, data, noisy=True)
+    viol = policy_violation(ctx.policy, tr.x, tr.u)
+    loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
+    loop.u = tr.u
+    loop.rho = min(loop.rho * cfg.rho_growth, cfg.rho_max)
+    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()))
+
+
+def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:
+    """The method's ``N · T`` new labelled pairs at iteration ``k`` and the rollouts they are
+    on (teacher's for bc/bc_noise and iteration 0; learner's for dagger; PLATO's teacher's)."""
+    p, t, method = ctx.problem, ctx.teacher, ctx.cfg.method
+    x0 = ctx.conditions(k)
+    if method in ("bc", "bc_noise") or k == 0:
+        ro = mpc_rollouts(p, t, x0)
+        return _pairs(ro.x, ro.u, ro.K), ro
+    if method == "dagger":
+        ro = policy_rollouts(p, ctx.policy, x0)
+    else:  # plato: the teacher acts, kept near the learner
+
+        def near_learner(x: Tensor, u: Tensor) -> Tensor:
+            return ctx.cfg.plato_weight * (u - ctx.policy(x)).square().sum(-1)
+
+        ro = mpc_rollouts(p, t, x0, extra_cost=near_learner)
+    B, T, m = ro.u.shape
+    n = ro.x.shape[-1]
+    warm = shifted_windows(ro.u, t.horizon).reshape(B * T, t.horizon, m)
+    labels, K = label_states(p, t, ro.x[:, :T].reshape(B * T, n), warm)
+    pairs = PolicyData.imitation(ro.x[:, :T].reshape(B * T, n), labels.detach(), K.detach())
+    return pairs, ro
+
+
+def _imitation(ctx: Context, loop: LoopState, k: int) -> Outcome:
+    new, ro = _new_pairs(ctx, k)
+    loop.labels += len(new)
+    loop.data = new if loop.data is None else loop.data.concat(new)
+    with torch.no_grad():
+        before = _rms(ctx.policy(new.x) - new.u)
+    loss = _fit(ctx, loop.data, noisy=ctx.cfg.method == "bc_noise")
+    with torch.no_grad():
+        after = _rms(ctx.policy(new.x) - new.u)
+    return Outcome(before, after, loss, float(ro.cost.mean()))
+
+
+def run_iteration(ctx: Context, loop: LoopState, k: int) -> Outcome:
+    """Iteration ``k`` of ``ctx.cfg.method``; updates ``loop`` and the policy."""
+    if ctx.cfg.method == "gps":
+        return _gps(ctx, loop, k)
+    return _imitation(ctx, loop, k)
