@@ -17,9 +17,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,9 +38,12 @@ class DistilledPolicy(nn.Module):
     Args:
         obs_dim: state size ``n``.
         act_dim: control size ``m``.
-        action_low, action_high: ``(m,)`` bounds.
+        action_low: ``(m,)`` lower bounds.
+        action_high: ``(m,)`` upper bounds.
         features: ``φ(x (N, n)) -> (N, d)`` (``None``: ``x`` itself).
-        hidden, num_layers, activation: the MLP (:class:`GaussianPolicy`'s arguments).
+        hidden: MLP width (as in :class:`GaussianPolicy`).
+        num_layers: number of hidden layers.
+        activation: hidden activation name.
         generator: source of the initial weights.
     """
 
@@ -47,8 +51,8 @@ class DistilledPolicy(nn.Module):
         self,
         obs_dim: int,
         act_dim: int,
-        action_low,
-        action_high,
+        action_low: Sequence[float] | np.ndarray | Tensor,
+        action_high: Sequence[float] | np.ndarray | Tensor,
         *,
         features: Callable[[Tensor], Tensor] | None = None,
         hidden: int = 64,

@@ -53,10 +53,11 @@ class SimulatorModel:
     Args:
         task: a Gymnasium MuJoCo task (``envs.get_task("reacher")``, ...).
         nthread: threads of ``mujoco.rollout`` (1: the calling thread).
-        body_mass_scale, friction_scale: perturb this model's private copy of the physics
-            (:func:`control.mujoco_perturb.scale_model`: body masses and inertias, geom friction;
-            scalars or per body / per geom); several perturbed copies in a
-            :class:`~mbrl.models.multi_model.MultiModel` give a robust planner.
+        body_mass_scale: scale this model's private copy of the body masses and inertias
+            (:func:`control.mujoco_perturb.scale_model`; a scalar or one per body). Several
+            perturbed copies in a :class:`~mbrl.models.multi_model.MultiModel` give a robust
+            planner.
+        friction_scale: scale the private copy's geom friction (a scalar or one per geom).
 
     Attributes:
         task: the task; nstate: physics state length; obs_dim: the task's observation length;

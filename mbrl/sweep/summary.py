@@ -3,7 +3,8 @@
 Returns are read from the trial's run directory, from the first of the logs in
 :data:`RETURN_LOGS` that it has (every algorithm logs through :class:`mbrl.util.logger.Logger`):
 ``eval.csv`` (SAC and MBPO: the deterministic policy's evaluation return), then ``trial.csv``
-(PETS: the return of each MPC trial), then ``episode.csv`` (the training episodes). The *final*
+(PETS: the return of each MPC trial), then ``iteration.csv`` (GPS: the distilled policy's
+return per iteration, x = iteration), then ``episode.csv`` (the training episodes). The *final*
 return is the last logged value, the *best* the largest. The x axis is the ``env_steps`` column
 where the log has one, else its ``step`` column (environment steps for every log above but
 ``trial.csv``, which has ``env_steps``).
@@ -38,8 +39,13 @@ __all__ = [
     "summarize",
 ]
 
-RETURN_LOGS = ("eval.csv", "trial.csv", "episode.csv")
-"""Logs a trial's returns are read from, in order of preference (column ``return``)."""
+RETURN_LOGS = (
+    ("eval.csv", "return"),
+    ("trial.csv", "return"),
+    ("iteration.csv", "policy_return"),
+    ("episode.csv", "return"),
+)
+"""Logs a trial's returns are read from, in order of preference, with their return column."""
 
 
 @dataclass(frozen=True)
@@ -105,15 +111,15 @@ def read_returns(run_dir: str | Path) -> ReturnCurve | None:
     """The return curve of a run directory (first log of :data:`RETURN_LOGS` it has), or
     ``None`` when it has none with a finite return."""
     run_dir = Path(run_dir)
-    for name in RETURN_LOGS:
+    for name, column in RETURN_LOGS:
         path = run_dir / name
         if not path.is_file():
             continue
         columns = read_csv_columns(path)
-        if "return" not in columns:
+        if column not in columns:
             continue
         x = columns.get("env_steps", columns.get("step"))
-        y = columns["return"]
+        y = columns[column]
         if x is None:
             x = np.arange(y.size, dtype=np.float64)
         keep = np.isfinite(y) & np.isfinite(x)

@@ -219,28 +219,54 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return flat
 
 
-def load_run_curves(run_dir: str | Path) -> RunCurves:
-    """Read ``config.yaml``, ``trial.csv`` and (if present) ``model.csv``, ``random.csv``.
+# The per-run return log of each algorithm: file, x column (env steps), return column.
+RETURN_LOGS = (
+    ("trial.csv", "env_steps", "return"),  # PETS: one row per trial
+    ("eval.csv", "step", "return"),  # SAC, MBPO: one row per evaluation
+)
 
-    Raises ``FileNotFoundError`` naming the run directory and the missing file, and
-    ``ValueError`` for a CSV without the ``trial``/``return``/``env_steps`` columns.
+
+def _read_return_log(run_dir: Path) -> dict[str, np.ndarray]:
+    """The run's return log as ``trial``, ``env_steps``, ``return`` (+ PETS's extra) columns."""
+    for name, x_col, y_col in RETURN_LOGS:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        cols = read_csv_columns(path)
+        missing = [c for c in (x_col, y_col) if c not in cols]
+        if missing:
+            raise ValueError(f"{path}: no column(s) {', '.join(missing)}")
+        if name == "trial.csv" and "trial" not in cols:
+            raise ValueError(f"{path}: no column(s) trial")
+        index = cols["trial"] if "trial" in cols else np.arange(1.0, cols[x_col].size + 1)
+        return {**cols, "trial": index, "env_steps": cols[x_col], "return": cols[y_col]}
+    names = ", ".join(n for n, _, _ in RETURN_LOGS)
+    raise FileNotFoundError(
+        f"run_dir: {str(run_dir)!r} has none of {names} (is it a run directory?)"
+    )
+
+
+def load_run_curves(run_dir: str | Path) -> RunCurves:
+    """Read ``config.yaml``, the return log and (if present) ``model.csv``, ``random.csv``.
+
+    The return log is PETS's ``trial.csv`` (x: env steps at the end of each trial), SAC's and
+    MBPO's ``eval.csv`` (x: env steps of each evaluation; "trials" count the evaluations).
+    GPS runs (no env-step axis) are plotted by ``mbrl gps`` itself. Raises
+    ``FileNotFoundError`` naming the run directory and the missing file, and ``ValueError`` for
+    a log without its columns.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run_dir: no such directory {str(run_dir)!r}")
-    config_path, trial_path = run_dir / "config.yaml", run_dir / "trial.csv"
-    for path in (config_path, trial_path):
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"run_dir: {str(run_dir)!r} has no {path.name} (is it a run directory?)"
-            )
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"run_dir: {str(run_dir)!r} has no {config_path.name} (is it a run directory?)"
+        )
     config = yaml.safe_load(config_path.read_text())
     if not isinstance(config, Mapping):
         raise ValueError(f"{config_path}: expected a mapping of settings, got {type(config)}")
-    trial = read_csv_columns(trial_path)
-    missing = [c for c in ("trial", "return", "env_steps") if c not in trial]
-    if missing:
-        raise ValueError(f"{trial_path}: no column(s) {', '.join(missing)}")
+    trial = _read_return_log(run_dir)
     nan = np.full_like(trial["trial"], np.nan)
     model_path = run_dir / "model.csv"
     model = read_csv_columns(model_path) if model_path.is_file() else {}

@@ -53,7 +53,7 @@ def test_read_returns_prefers_eval_then_trial_then_episode(tmp_path):
     assert curve.source == "trial.csv" and curve.returns.tolist() == [7.0]
     assert curve.x.tolist() == [50]
     _write_csv(run / "eval.csv", ["step", "return"], [[100, -2.0], [200, -1.0]])
-    assert read_returns(run).source == "eval.csv" == RETURN_LOGS[0]
+    assert read_returns(run).source == "eval.csv" == RETURN_LOGS[0][0]
     assert read_returns(tmp_path) is None
 
 
@@ -170,3 +170,16 @@ def test_one_driver_per_sweep(tmp_path):
     with pytest.raises(SweepBusy, match="another-host 1.*remove"), driver_lock(tmp_path):
         pass
     assert lock.read_text() == "another-host 1"
+
+
+def test_gps_runs_are_read_from_iteration_csv(tmp_path):
+    """GPS logs the distilled policy's return per iteration in iteration.csv."""
+    run = tmp_path / "gps-run"
+    run.mkdir()
+    rows = ["step,timestamp,iteration,policy_return,teacher_return"]
+    rows += [f"{i},0.0,{i}.0,{r},-360.0" for i, r in ((1, -900.0), (2, -400.0), (3, -370.0))]
+    (run / "iteration.csv").write_text("\n".join(rows) + "\n")
+    curve = read_returns(run)
+    assert curve.source == "iteration.csv"
+    np.testing.assert_array_equal(curve.x, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(curve.returns, [-900.0, -400.0, -370.0])

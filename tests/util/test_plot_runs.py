@@ -114,7 +114,36 @@ def test_cli_plot_errors_in_one_line(four_runs, tmp_path, capsys, monkeypatch):
     assert err.startswith("mbrl plot: ") and "nope" in err and err.count("\n") == 1
     (four_runs[1] / "trial.csv").unlink()
     assert cli.main(["plot", str(four_runs[1])]) == 2
-    assert "has no trial.csv" in capsys.readouterr().err
+    assert "has none of trial.csv, eval.csv" in capsys.readouterr().err
     assert cli.main(["plot", str(four_runs[0]), str(four_runs[0])]) == 2
     assert "more than once" in capsys.readouterr().err
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_eval_csv_runs_load_and_group_by_seed(tmp_path):
+    """SAC/MBPO runs log evaluations to eval.csv: x is the env step of each evaluation."""
+    runs = []
+    for seed, returns in ((0, (10.0, 20.0, 60.0)), (1, (30.0, 40.0, 80.0))):
+        run = tmp_path / f"mbpo-{seed}"
+        run.mkdir()
+        config = {"task": "hopper", "seed": seed, "run_root": str(tmp_path), "sac": {"lr": 3e-4}}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        rows = ["step,timestamp,return,return_std,updates"]
+        rows += [f"{1000 * (i + 1)},0.0,{r},1.0,0.0" for i, r in enumerate(returns)]
+        (run / "eval.csv").write_text("\n".join(rows) + "\n")
+        runs.append(run)
+    curves = load_run_curves(runs[0])
+    np.testing.assert_array_equal(curves.env_steps, [1000.0, 2000.0, 3000.0])
+    np.testing.assert_array_equal(curves.trials, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(curves.returns, [10.0, 20.0, 60.0])
+    assert np.isnan(curves.plan_time).all() and curves.model_steps.size == 0
+    groups = group_runs([load_run_curves(r) for r in runs])
+    assert len(groups) == 1 and len(groups[0].runs) == 2
+    band = mean_std_band(
+        [c.env_steps for c in groups[0].runs], [c.returns for c in groups[0].runs], True
+    )
+    np.testing.assert_allclose(band.mean, [20.0, 30.0, 70.0])
+    np.testing.assert_allclose(band.std, np.std([[10.0, 20.0, 60.0], [30.0, 40.0, 80.0]], axis=0))
+    out = tmp_path / "curves"
+    assert cli.main(["plot", *map(str, runs), "--out", str(out)]) == 0
+    assert (tmp_path / "curves.png").is_file()
