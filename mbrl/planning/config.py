@@ -4,7 +4,7 @@ Each planner has its own config, defined beside the planner (``CEMConfig`` in
 :mod:`mbrl.planning.cem`, ``MPPIConfig`` in :mod:`mbrl.planning.mppi`, ...). They share:
 
 * :class:`PlannerConfig` (every planner): ``name``, ``horizon``, ``use_learned_reward``,
-  ``obs_cost_weights``;
+  ``obs_cost_weights``, ``obs_limits``;
 * :class:`SamplingPlannerConfig` (random shooting, CEM, iCEM, MPPI, predictive sampling): the
   particle rollouts and how they are scored (``num_particles``, ``propagation``,
   ``objective``, ``risk_beta``, ``discount``, ``precision``).
@@ -77,12 +77,20 @@ class PlannerConfig:
             reported return, is unchanged. Use it when the task's reward gives the planner no
             signal that matters over its horizon (e.g. InvertedPendulum's flat reward says
             nothing about the cart nearing the rail end). Needs the task's ``reward_fn``.
+        obs_limits: optional planning-only termination, ``obs_dim`` entries, each a limit
+            ``> 0`` or ``None`` (no limit): a predicted ``next_obs`` with ``|next_obs_i| >
+            obs_limits_i`` ends that predicted episode, as the task's own termination would
+            (no reward after it). It turns a state the model cannot represent (a hard stop) into
+            lost future reward, which a flat reward cannot express. The environment's episodes
+            are unchanged. Honoured by every planner that honours termination (the sampling
+            planners and MCTS; iLQR plans on smooth costs and ignores termination).
     """
 
     name: str = ""
     horizon: int = 15
     use_learned_reward: bool | None = None
     obs_cost_weights: list[float] | None = None
+    obs_limits: list[float | None] | None = None
 
     @classmethod
     def config_variants(cls) -> dict[str, type[PlannerConfig]]:
@@ -132,6 +140,8 @@ class PlannerConfig:
             if not all(math.isfinite(v) and v >= 0 for v in w):
                 raise ValueError(f"obs_cost_weights: expected finite weights >= 0, got {list(w)}")
             self.obs_cost_weights = [float(v) for v in w]
+        if self.obs_limits is not None:
+            self.obs_limits = _checked_limits(self.obs_limits)
         if self.horizon < 1:
             raise ValueError(f"horizon: expected >= 1, got {self.horizon}")
 
@@ -277,6 +287,42 @@ def shaped_task(task: Task, obs_cost_weights: list[float]) -> Task:
     return dataclasses.replace(task, reward_fn=reward_fn)
 
 
+def _checked_limits(limits: object) -> list[float | None]:
+    """``obs_limits`` as a list of floats ``> 0`` and ``None``s; raise naming it otherwise."""
+    if not isinstance(limits, list | tuple) or not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in limits
+    ):
+        raise TypeError(f"obs_limits: expected a list of floats or None entries, got {limits!r}")
+    if not any(v is not None for v in limits):
+        raise ValueError(f"obs_limits: expected at least one limit, got {list(limits)}")
+    if not all(v is None or (math.isfinite(v) and v > 0) for v in limits):
+        raise ValueError(f"obs_limits: expected finite limits > 0 or None, got {list(limits)}")
+    return [None if v is None else float(v) for v in limits]
+
+
+def bounded_task(task: Task, obs_limits: list[float | None]) -> Task:
+    """A copy of ``task`` that also terminates where ``|next_obs_i| > obs_limits_i``.
+
+    ``obs_limits`` has ``task.obs_dim`` entries (``None``: no limit on that entry); the copy is
+    only for planning (its environment is the original one).
+    """
+    if len(obs_limits) != task.obs_dim:
+        raise ValueError(
+            f"obs_limits: expected {task.obs_dim} entries (obs_dim of task {task.name!r}), "
+            f"got {len(obs_limits)}"
+        )
+    index = torch.tensor([i for i, v in enumerate(obs_limits) if v is not None])
+    bound = torch.tensor([v for v in obs_limits if v is not None], dtype=torch.float64)
+    base = task.termination_fn
+
+    def termination_fn(obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor:
+        lim = bound.to(dtype=next_obs.dtype, device=next_obs.device)
+        outside = (next_obs[..., index.to(next_obs.device)].abs() > lim).any(-1)
+        return base(obs, act, next_obs) | outside
+
+    return dataclasses.replace(task, termination_fn=termination_fn)
+
+
 def make_planner(cfg: PlannerConfig, model: Model, task: Task) -> Planner:
     """Build the planner that ``cfg`` configures, over ``model``, for ``task``.
 
@@ -307,6 +353,8 @@ def make_planner(cfg: PlannerConfig, model: Model, task: Task) -> Planner:
                 "model's learned reward (set use_learned_reward=False or drop the weights)"
             )
         task = shaped_task(task, cfg.obs_cost_weights)
+    if cfg.obs_limits is not None:
+        task = bounded_task(task, cfg.obs_limits)
     planning_task = getattr(model, "planning_task", None)
     if planning_task is not None:  # e.g. SimulatorModel: the task's view over its states
         task = planning_task(task)

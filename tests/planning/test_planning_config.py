@@ -355,3 +355,44 @@ def test_obs_cost_weights_validation():
         PlannerConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.planner.to_dict())))
         == cfg.planner
     )
+
+
+def test_obs_limits_terminate_planned_rollouts_only():
+    """obs_limits end a predicted episode where |next_obs_i| > limit_i, on top of the task's own
+    termination; the planner's rollouts then score no reward after it, the task is untouched."""
+    task = get_task("inverted-pendulum")
+    limits = [0.8, None, None, None]
+    cfg = planner_config("cem", horizon=3, population=8, num_elites=2, obs_limits=limits)
+
+    def model(obs, act):  # the cart moves by the action; nothing else changes
+        return obs + torch.cat([act, torch.zeros(obs.shape[0], 3, dtype=obs.dtype)], -1)
+
+    planner = make_planner(cfg, model, task)
+    term = planner.objective.model_env.termination_fn
+    obs = torch.zeros(4, 4, dtype=torch.float64)
+    act = torch.zeros(4, 1, dtype=torch.float64)
+    nxt = torch.tensor(
+        [[0.79, 0.0, 5.0, 5.0], [-0.81, 0.0, 0.0, 0.0], [0.0, 0.3, 0.0, 0.0], [0.81, 0.3, 0, 0]],
+        dtype=torch.float64,
+    )
+    assert term(obs, act, nxt).tolist() == [False, True, True, True]
+    assert task.termination_fn(obs, act, nxt).tolist() == [False, False, True, True]
+    # a rollout pushed past the limit earns the live reward only up to the step that crosses it
+    start = torch.tensor([[0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    push = torch.full((1, 3, 1), 0.2, dtype=torch.float64)  # x: 0.7, 0.9, 1.1
+    out = planner.objective.model_env.rollout(start, push)
+    assert out.terminated[0].tolist() == [False, True, True]
+    assert out.rewards[0, 2] == 0.0
+    with pytest.raises(ValueError, match="obs_limits: expected 4 entries"):
+        make_planner(CEMConfig(obs_limits=[0.8]), model, task)
+    with pytest.raises(ValueError, match="obs_limits: expected finite limits > 0"):
+        CEMConfig(obs_limits=[0.0, None, None, None])
+    with pytest.raises(ValueError, match="obs_limits: expected at least one limit"):
+        CEMConfig(obs_limits=[None, None, None, None])
+    with pytest.raises(TypeError, match="obs_limits"):
+        CEMConfig(obs_limits=0.8)
+    from mbrl.algorithms.pets import load_pets_config
+
+    override = "planner.obs_limits=[0.8,null,null,null]"
+    loaded = load_pets_config("inverted-pendulum", overrides=[override])
+    assert loaded.planner.obs_limits == limits
