@@ -247,7 +247,7 @@ def _model_round(parts: _Parts, run: RunDir, prog: _Progress) -> None:
     cfg = parts.cfg
     assert isinstance(cfg, MBPOConfig) and parts.model_data is not None
     t_train = time.perf_counter()
-    metrics = train_on_buffer(cfg.model, parts.trainer, parts.real).last_metrics()
+    metrics = train_on_buffer(cfg.model, parts.trainer, parts.real, parts.task).last_metrics()
     t_roll = time.perf_counter()
     k = cfg.schedule.length(prog.env_steps // cfg.epoch_length)
     parts.model_data = resize_buffer(parts.model_data, _model_capacity(cfg, k))

@@ -1,13 +1,11 @@
 """A sweep's results: one row per trial, one row per setting, and mean ± std return curves.
 
 Returns are read from the trial's run directory, from the first of the logs in
-:data:`RETURN_LOGS` that it has (every algorithm logs through :class:`mbrl.util.logger.Logger`):
-``eval.csv`` (SAC and MBPO: the deterministic policy's evaluation return), then ``trial.csv``
-(PETS: the return of each MPC trial), then ``iteration.csv`` (GPS: the distilled policy's
+:data:`mbrl.util.plotting.RETURN_LOGS` that it has (the table ``mbrl plot`` reads too):
+``trial.csv`` (PETS: the return of each MPC trial), ``eval.csv`` (SAC and MBPO: the
+deterministic policy's evaluation return), ``iteration.csv`` (GPS: the distilled policy's
 return per iteration, x = iteration), then ``episode.csv`` (the training episodes). The *final*
-return is the last logged value, the *best* the largest. The x axis is the ``env_steps`` column
-where the log has one, else its ``step`` column (environment steps for every log above but
-``trial.csv``, which has ``env_steps``).
+return is the last finite logged value, the *best* the largest; x is the log's ``x`` column.
 
 Trials of one *setting* differ only in keys of :data:`mbrl.util.plotting.NON_SETTING_KEYS`
 (``seed`` above all): the grouping ``mbrl plot`` uses. Standard deviations are over a setting's
@@ -26,10 +24,9 @@ import numpy as np
 
 from mbrl.sweep.state import SweepPlan, TrialStatus, read_plan, read_status
 from mbrl.util.io import atomic_open
-from mbrl.util.plotting import NON_SETTING_KEYS, mean_std_band, read_csv_columns
+from mbrl.util.plotting import NON_SETTING_KEYS, find_return_log, mean_std_band
 
 __all__ = [
-    "RETURN_LOGS",
     "ReturnCurve",
     "SettingRow",
     "SweepSummary",
@@ -38,14 +35,6 @@ __all__ = [
     "read_returns",
     "summarize",
 ]
-
-RETURN_LOGS = (
-    ("eval.csv", "return"),
-    ("trial.csv", "return"),
-    ("iteration.csv", "policy_return"),
-    ("episode.csv", "return"),
-)
-"""Logs a trial's returns are read from, in order of preference, with their return column."""
 
 
 @dataclass(frozen=True)
@@ -108,24 +97,16 @@ class SweepSummary:
 
 
 def read_returns(run_dir: str | Path) -> ReturnCurve | None:
-    """The return curve of a run directory (first log of :data:`RETURN_LOGS` it has), or
-    ``None`` when it has none with a finite return."""
-    run_dir = Path(run_dir)
-    for name, column in RETURN_LOGS:
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        columns = read_csv_columns(path)
-        if column not in columns:
-            continue
-        x = columns.get("env_steps", columns.get("step"))
-        y = columns[column]
-        if x is None:
-            x = np.arange(y.size, dtype=np.float64)
-        keep = np.isfinite(y) & np.isfinite(x)
-        if keep.any():
-            return ReturnCurve(name, x[keep], y[keep])
-    return None
+    """The return curve of a run directory (first log of
+    :data:`mbrl.util.plotting.RETURN_LOGS` it has), or ``None`` when it has none with a finite
+    return. Raises ``ValueError`` for a log without its columns."""
+    found = find_return_log(run_dir)
+    if found is None:
+        return None
+    log, columns = found
+    x, y = columns[log.x], columns[log.y]
+    keep = np.isfinite(y) & np.isfinite(x)
+    return ReturnCurve(log.file, x[keep], y[keep]) if keep.any() else None
 
 
 def _trial_row(sweep_dir: Path, index: int, name: str, point: dict[str, str]) -> TrialRow:

@@ -219,39 +219,68 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return flat
 
 
-# The per-run return log of each algorithm: file, x column (env steps), return column.
-RETURN_LOGS = (
-    ("trial.csv", "env_steps", "return"),  # PETS: one row per trial
-    ("eval.csv", "step", "return"),  # SAC, MBPO: one row per evaluation
+@dataclass(frozen=True)
+class ReturnLog:
+    """A per-run return log: its ``file``, its ``x`` column and its return column ``y``;
+    ``env_steps``: whether ``x`` counts environment steps (GPS's counts iterations)."""
+
+    file: str
+    x: str
+    y: str
+    env_steps: bool
+
+
+RETURN_LOGS: tuple[ReturnLog, ...] = (
+    ReturnLog("trial.csv", "env_steps", "return", True),  # PETS: one row per MPC trial
+    ReturnLog("eval.csv", "step", "return", True),  # SAC, MBPO: one row per evaluation
+    ReturnLog("iteration.csv", "step", "policy_return", False),  # GPS: per iteration
+    ReturnLog("episode.csv", "step", "return", True),  # training episodes (any off-policy run)
 )
+"""The return logs of every algorithm, in order of preference: ``mbrl plot`` and the sweep
+summary read the first one a run directory has."""
+
+
+def find_return_log(
+    run_dir: str | Path, *, env_steps_only: bool = False
+) -> tuple[ReturnLog, dict[str, np.ndarray]] | None:
+    """The first of :data:`RETURN_LOGS` that ``run_dir`` has (only logs over environment steps
+    with ``env_steps_only``), with its columns; ``None`` when it has none. Raises ``ValueError``
+    naming the file for a log without its ``x`` or ``y`` column."""
+    for log in RETURN_LOGS:
+        path = Path(run_dir) / log.file
+        if (env_steps_only and not log.env_steps) or not path.is_file():
+            continue
+        cols = read_csv_columns(path)
+        missing = [c for c in (log.x, log.y) if c not in cols]
+        if missing:
+            raise ValueError(f"{path}: no column(s) {', '.join(missing)}")
+        return log, cols
+    return None
 
 
 def _read_return_log(run_dir: Path) -> dict[str, np.ndarray]:
     """The run's return log as ``trial``, ``env_steps``, ``return`` (+ PETS's extra) columns."""
-    for name, x_col, y_col in RETURN_LOGS:
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        cols = read_csv_columns(path)
-        missing = [c for c in (x_col, y_col) if c not in cols]
-        if missing:
-            raise ValueError(f"{path}: no column(s) {', '.join(missing)}")
-        if name == "trial.csv" and "trial" not in cols:
-            raise ValueError(f"{path}: no column(s) trial")
-        index = cols["trial"] if "trial" in cols else np.arange(1.0, cols[x_col].size + 1)
-        return {**cols, "trial": index, "env_steps": cols[x_col], "return": cols[y_col]}
-    names = ", ".join(n for n, _, _ in RETURN_LOGS)
-    raise FileNotFoundError(
-        f"run_dir: {str(run_dir)!r} has none of {names} (is it a run directory?)"
-    )
+    found = find_return_log(run_dir, env_steps_only=True)
+    if found is None:
+        names = ", ".join(log.file for log in RETURN_LOGS if log.env_steps)
+        raise FileNotFoundError(
+            f"run_dir: {str(run_dir)!r} has none of {names} (is it a run directory?)"
+        )
+    log, cols = found
+    if log.file == "trial.csv" and "trial" not in cols:
+        raise ValueError(f"{Path(run_dir) / log.file}: no column(s) trial")
+    index = cols["trial"] if "trial" in cols else np.arange(1.0, cols[log.x].size + 1)
+    return {**cols, "trial": index, "env_steps": cols[log.x], "return": cols[log.y]}
 
 
 def load_run_curves(run_dir: str | Path) -> RunCurves:
     """Read ``config.yaml``, the return log and (if present) ``model.csv``, ``random.csv``.
 
-    The return log is PETS's ``trial.csv`` (x: env steps at the end of each trial), SAC's and
-    MBPO's ``eval.csv`` (x: env steps of each evaluation; "trials" count the evaluations).
-    GPS runs (no env-step axis) are plotted by ``mbrl gps`` itself. Raises
+    The return log is the first of :data:`RETURN_LOGS` over environment steps that the run
+    has: PETS's ``trial.csv`` (x: env steps at the end of each trial), SAC's and MBPO's
+    ``eval.csv`` (x: env steps of each evaluation; "trials" count the evaluations), else the
+    training episodes' ``episode.csv``. GPS runs (no env-step axis) are plotted by ``mbrl gps``
+    itself. Raises
     ``FileNotFoundError`` naming the run directory and the missing file, and ``ValueError`` for
     a log without its columns.
     """

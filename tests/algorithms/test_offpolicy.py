@@ -93,6 +93,23 @@ def test_short_mbpo_run_beats_the_random_policy(tmp_path):
     assert sum(train) + sum(rollout) + sum(updates) < result.wall_time
 
 
+def test_mbpo_trains_its_model_on_the_rows_the_task_keeps(tmp_path, monkeypatch):
+    """The model rounds hand the task to ``train_on_buffer``, so its ``model_data_fn`` (the
+    InvertedPendulum rail filter) decides which real transitions the model learns."""
+    seen = []
+
+    def recording(cfg, trainer, buffer, task=None):
+        seen.append(task)
+        return original(cfg, trainer, buffer, task)
+
+    original = offpolicy.train_on_buffer
+    monkeypatch.setattr(offpolicy, "train_on_buffer", recording)
+    cfg = _cfg(tmp_path, "total_steps=500", "initial_random_steps=250", "updates_per_step=1")
+    run_mbpo(cfg)
+    assert len(seen) == 2
+    assert all(t is not None and t.model_data_fn is not None for t in seen)
+
+
 def _crash_after(monkeypatch, checkpoints: int) -> None:
     """Make the run raise right after its ``checkpoints``-th checkpoint (as a kill would)."""
     original, count = offpolicy.write_checkpoint, [0]

@@ -19,7 +19,8 @@ from mbrl.sweep.state import (
     write_plan,
     write_status,
 )
-from mbrl.sweep.summary import RETURN_LOGS, TrialRow, aggregate, read_returns, summarize
+from mbrl.sweep.summary import TrialRow, aggregate, read_returns, summarize
+from mbrl.util.plotting import RETURN_LOGS
 
 
 def _write_csv(path, header, rows):
@@ -44,17 +45,27 @@ def _run_dir(parent, name, returns, log="trial.csv"):
     return path
 
 
-def test_read_returns_prefers_eval_then_trial_then_episode(tmp_path):
+def test_read_returns_follows_the_shared_table_of_return_logs(tmp_path):
+    """The sweep reads the log ``mbrl plot`` reads: trial.csv, then eval.csv, then episode.csv."""
+    assert [log.file for log in RETURN_LOGS] == [
+        "trial.csv",
+        "eval.csv",
+        "iteration.csv",
+        "episode.csv",
+    ]
     run = _run_dir(tmp_path, "a", [1.0, 5.0, 3.0], log="episode.csv")
     curve = read_returns(run)
     assert curve.source == "episode.csv" and curve.x.tolist() == [10, 20, 30]
+    _write_csv(run / "eval.csv", ["step", "return"], [[100, -2.0], [200, -1.0]])
+    assert read_returns(run).source == "eval.csv"
     _write_csv(run / "trial.csv", ["step", "return", "env_steps"], [[1, 7.0, 50], [2, "", 60]])
     curve = read_returns(run)  # the empty cell (NaN) is dropped
     assert curve.source == "trial.csv" and curve.returns.tolist() == [7.0]
     assert curve.x.tolist() == [50]
-    _write_csv(run / "eval.csv", ["step", "return"], [[100, -2.0], [200, -1.0]])
-    assert read_returns(run).source == "eval.csv" == RETURN_LOGS[0][0]
     assert read_returns(tmp_path) is None
+    _write_csv(run / "trial.csv", ["step", "return"], [[1, 7.0]])
+    with pytest.raises(ValueError, match="trial.csv: no column"):
+        read_returns(run)
 
 
 def _row(index, point, status, returns):
