@@ -186,12 +186,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv`` (without ``sweep``) with :func:`build_parser`. ``KEY=VALUE`` overrides may
+    stand before and after options (``mbrl pets planner=icem --run-root R seed=3``), in order;
+    anything else unknown exits through argparse (code 2)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code. Bad usage exits via argparse (code 2)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sweep"]:
         return _sweep(build_sweep_parser().parse_intermixed_args(argv[1:]), argv)
-    args = build_parser().parse_args(argv)
+    args = parse_command(argv)
     if args.command == "tasks":
         return _tasks(args.describe)
     if args.command == "plot":

@@ -129,3 +129,19 @@ def test_python_dash_m_mbrl():
         [sys.executable, "-m", "mbrl", "--version"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and proc.stdout.startswith("mbrl ")
+
+
+def test_overrides_may_stand_before_and_after_options():
+    """``mbrl pets --task T planner=icem --run-root R seed=3`` keeps both overrides, in order."""
+    argv = ["pets", "--task", "cartpole-swingup", "planner=icem", "--run-root", "r", "seed=3"]
+    args = cli.parse_command(argv)
+    assert args.overrides == ["planner=icem", "seed=3"] and args.run_root == "r"
+    args = cli.parse_command(["resume", "runs/x", "num_trials=20", "seed=1"])
+    assert args.overrides == ["num_trials=20", "seed=1"]
+    with pytest.raises(SystemExit) as exc:  # an unknown option is still refused
+        cli.parse_command(["pets", "seed=3", "--run-root", "r", "--bogus"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):  # so is a stray word among late overrides
+        cli.parse_command(["pets", "seed=1", "--run-root", "r", "seed=3", "oops"])
+    with pytest.raises(SystemExit):  # and KEY=VALUE for a command without overrides
+        cli.parse_command(["tasks", "--describe", "x=1"])
