@@ -5,8 +5,9 @@ with TS-infinity (every particle keeps one member):
 
 * cart-pole: population 500, 10 % elites, horizon 15, 5 iterations, 20 particles, ensemble
   5 members x 3 hidden layers x 200 SiLU units;
-* HalfCheetah: population 400, 10 % elites, horizon 30, 5 iterations, 20 particles, ensemble
-  7 x 4 x 200.
+* HalfCheetah: population 399, 10 % elites, horizon 30, 5 iterations, 20 particles, ensemble
+  7 x 4 x 200 (PETS's population is 400; mbrl-lib's TS-infinity needs the particle count, here
+  399 x 20, to be a multiple of the 7 members).
 
 mbrl-lib's side (``benchmarks/_mbrllib_planning_worker.py``, in its own venv, see
 ``bench_models_vs_mbrllib.py`` for the setup) is PETS as its users run it: ``GaussianMLP`` in
@@ -19,11 +20,12 @@ inference path and, for comparison, through the reference block path (``--ours``
 Each side runs in its own process with ``--threads`` torch threads and, by default,
 flush-to-zero (``torch.set_flush_denormal(True)``: an untrained model's diverging rollouts
 otherwise hit subnormal floats, which cost each side differently). Rounds alternate the order of
-the processes, so drift of a shared machine's load hits both alike; the best of the rounds is
-reported per figure, with the ratio mbrl-lib / this project (above 1: this project is faster) and
-the fraction of the bfloat16 (or float32) ``torch.matmul`` peak measured in this project's
-process right before the timing. "1st step" is this project's first planning step with a fresh
-model (it includes laying out the weights for the fused path; nothing is compiled).
+the processes, so drift of a shared machine's load hits both alike, and this project's variants
+are interleaved step by step within its process. The best of the rounds is reported per figure,
+with the ratio mbrl-lib / this project (above 1: this project is faster) and the fraction of the
+bfloat16 (or float32) ``torch.matmul`` peak measured in this project's process. "1st step" is
+this project's first planning step with a fresh model (it includes laying out the weights for the
+fused path; nothing is compiled).
 
 Run::
 
@@ -54,7 +56,7 @@ CONFIGS = {
         task="cartpole-swingup", population=500, horizon=15, members=5, layers=3, hidden=200
     ),
     "halfcheetah": dict(
-        task="halfcheetah", population=400, horizon=30, members=7, layers=4, hidden=200
+        task="halfcheetah", population=399, horizon=30, members=7, layers=4, hidden=200
     ),
 }
 ELITE_RATIO = 0.1
@@ -71,7 +73,6 @@ def run_ours(args: argparse.Namespace) -> dict:
     """This project's side (``--worker ours``): seconds per planning step of each variant."""
     from envs import get_task
     from mbrl.models import DynamicsModel
-    from mbrl.planning import CEMConfig, make_planner
 
     spec = CONFIGS[args.config]
     task = get_task(spec["task"])
@@ -84,40 +85,71 @@ def run_ours(args: argparse.Namespace) -> dict:
     )
     model.eval()
     obs = torch.zeros(task.obs_dim)
-    out: dict[str, dict[str, float]] = {}
-    for variant in args.ours:
-        precision, path = OURS[variant]
-        model.ensemble.inference_path = path
-        cfg = CEMConfig(
-            horizon=spec["horizon"],
-            population=spec["population"],
-            num_elites=round(ELITE_RATIO * spec["population"]),
-            iterations=args.iterations,
-            num_particles=args.particles,
-            propagation="tsinf",
-            precision=precision,
-            return_mean_elites=True,
-        )
-        planner = make_planner(cfg, model, task)
-        gen = torch.Generator().manual_seed(0)
-        info: dict[str, float] = {}
-
-        def plan(planner=planner, gen=gen, info=info) -> None:
-            info.update(planner.plan(obs, generator=gen).info)
-
-        dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        peak = matmul_flops(dtype, 4096, repeats=3, inner=1)
+    plans = {v: planner_step(model, task, spec, OURS[v][0], args, obs) for v in args.ours}
+    peaks = {d: matmul_flops(d, 4096, repeats=3, inner=1) for d in (torch.float32, torch.bfloat16)}
+    first: dict[str, float] = {}
+    for variant, plan in plans.items():
+        model.ensemble.inference_path = OURS[variant][1]
         model.ensemble._packed = None  # the first step lays out the weights (as in an MPC run)
-        first = best_time(plan, 1, warmup=0)
-        seconds = best_time(plan, args.repeats, warmup=max(0, args.warmup - 1))
+        first[variant] = best_time(plan, 1, warmup=0)
+    for _ in range(max(0, args.warmup - 1)):
+        for variant, plan in plans.items():
+            model.ensemble.inference_path = OURS[variant][1]
+            plan()
+    times: dict[str, list[float]] = {v: [] for v in plans}
+    for _ in range(args.repeats):  # the variants interleaved, so load drift hits all alike
+        for variant, plan in plans.items():
+            model.ensemble.inference_path = OURS[variant][1]
+            times[variant].append(best_time(plan, 1, warmup=0))
+    out: dict[str, dict[str, float]] = {}
+    for variant, plan in plans.items():
+        dtype = torch.bfloat16 if OURS[variant][0] == "bfloat16" else torch.float32
+        steps = plan.info["model_steps"]  # type: ignore[attr-defined]
         out[variant] = {
-            "first_s": first,
-            "plan_s": seconds,
-            "model_steps": info["model_steps"],
-            "flops": info["model_steps"] * model.ensemble.flops_per_sample(),
-            "peak": peak,
+            "first_s": first[variant],
+            "plan_s": min(times[variant]),
+            "model_steps": steps,
+            "flops": steps * model.ensemble.flops_per_sample(),
+            "peak": peaks[dtype],
         }
     return {"lib": "this project", "threads": torch.get_num_threads(), "variants": out}
+
+
+class PlanStep:
+    """One planning step from ``obs`` (callable); ``info`` holds the last step's diagnostics."""
+
+    def __init__(self, planner: object, obs: torch.Tensor) -> None:
+        self.planner = planner
+        self.obs = obs
+        self.gen = torch.Generator().manual_seed(0)
+        self.info: dict[str, float] = {}
+
+    def __call__(self) -> None:
+        self.info = self.planner.plan(self.obs, generator=self.gen).info  # type: ignore[attr-defined]
+
+
+def planner_step(
+    model: object,
+    task: object,
+    spec: dict,
+    precision: str,
+    args: argparse.Namespace,
+    obs: torch.Tensor,
+) -> PlanStep:
+    """A CEM planner at configuration ``spec`` in ``precision``, as a :class:`PlanStep`."""
+    from mbrl.planning import CEMConfig, make_planner
+
+    cfg = CEMConfig(
+        horizon=spec["horizon"],
+        population=spec["population"],
+        num_elites=round(ELITE_RATIO * spec["population"]),
+        iterations=args.iterations,
+        num_particles=args.particles,
+        propagation="tsinf",
+        precision=precision,
+        return_mean_elites=True,
+    )
+    return PlanStep(make_planner(cfg, model, task), obs)
 
 
 def launch(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict:
