@@ -204,13 +204,25 @@ class GaussianEnsemble(nn.Module):
             return "rows"
         dtype = self._compute_dtype(x)
         if self.inference_path == "fused":
+            if any(p.is_inference() for p in self.parameters()):
+                raise ValueError(
+                    "inference_path: 'fused' keeps a cast copy of the weights and needs their "
+                    "version counters; parameters created under torch.inference_mode have none"
+                )
             if not fused_available(dtype):
                 raise ValueError(
                     f"inference_path: 'fused' needs oneDNN with {dtype} support on this CPU "
                     "(see mbrl.models.fused_forward.fused_available)"
                 )
             return "fused"
-        if self.inference_path == "auto" and dtype == torch.bfloat16 and fused_available(dtype):
+        if (
+            self.inference_path == "auto"
+            and dtype == torch.bfloat16
+            and fused_available(dtype)
+            and not any(p.is_inference() for p in self.parameters())
+        ):
+            # (parameters made under inference_mode have no version counter, so a kept cast
+            # of them could not tell an in-place update: those take the block path)
             return "fused"
         return "blocks" if self.inference_chunk_rows else "rows"
 

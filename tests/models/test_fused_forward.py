@@ -116,6 +116,35 @@ def test_inference_path_checked_and_autograd_uses_rows():
     assert x.grad is not None
 
 
+@needs_bf16
+def test_auto_takes_the_fused_path_in_bf16_only():
+    ens = make()
+    x = torch.randn(5, 20, 7)
+    forward(ens, x, "auto")
+    assert ens._packed is None  # float32: the block path
+    got = forward(ens, x, "auto", dtype=torch.bfloat16)
+    assert ens._packed is not None and ens._packed.key[0] == torch.bfloat16
+    torch.testing.assert_close(got, forward(ens, x, "fused", dtype=torch.bfloat16), rtol=0, atol=0)
+
+
+@needs_bf16
+def test_parameters_made_in_inference_mode_take_the_block_path():
+    with torch.inference_mode():
+        ens = make()
+        x = torch.randn(5, 20, 7)
+        ens.inference_path = "auto"
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = ens(x)[0]
+        ens.inference_path = "blocks"
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            blocks = ens(x)[0]
+        assert torch.equal(auto, blocks)
+        assert ens._packed is None
+        ens.inference_path = "fused"
+        with pytest.raises(ValueError, match="inference_mode"):
+            ens(x)
+
+
 def model_env(propagation, learn_reward):
     model = DynamicsModel(
         3,
