@@ -21,6 +21,7 @@ tolerance in bfloat16). Only for inference on CPU: no autograd, no other device.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ FUSED_ACTIVATIONS: dict[str, tuple[str, list[float], str]] = {
 """Activations oneDNN applies in the matmul epilogue; others run as a separate pass."""
 
 
+@functools.cache
 def fused_available(dtype: torch.dtype) -> bool:
     """Whether this torch build and CPU can run the fused path in ``dtype``.
 
