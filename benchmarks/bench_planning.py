@@ -9,7 +9,8 @@ propagated with TS∞:
   20 particles, ensemble 7 x 4 x 200.
 
 Printed per configuration and precision (float32; bfloat16: the planner's
-``precision="bfloat16"``, i.e. bfloat16 autocast):
+``precision="bfloat16"``, i.e. bfloat16 autocast, through the ensemble's ``--inference-path``:
+by default the fused oneDNN forward in bfloat16 and the block path in float32):
 
 * seconds per planning step (best of ``--repeats`` after a warm-up);
 * model-steps/s (particle-steps through the ensemble);
@@ -80,6 +81,7 @@ def run_config(
     iterations: int,
     particles: int,
     warmup: int,
+    inference_path: str = "auto",
 ) -> dict[str, float]:
     """Time one planning step of configuration ``name``; returns the measured figures."""
     task = get_task(spec["task"])
@@ -92,6 +94,7 @@ def run_config(
         generator=gen,
     ).to(device)
     model.eval()
+    model.ensemble.inference_path = inference_path
     cfg = CEMConfig(
         horizon=spec["horizon"],
         population=spec["population"],
@@ -156,9 +159,19 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=None, help="default 4096 (cuda 8192)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--inference-path",
+        default="auto",
+        choices=["auto", "fused", "blocks", "rows"],
+        help="GaussianEnsemble.inference_path (auto: fused in bfloat16 where supported)",
+    )
+    parser.add_argument(
+        "--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)"
+    )
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(args.flush_denormal)
     device = torch.device(args.device)
     n = args.matmul_size or (8192 if device.type == "cuda" else 4096)
     where = (
@@ -189,6 +202,7 @@ def main() -> None:
                     args.iterations,
                     args.particles,
                     args.warmup,
+                    args.inference_path,
                 )
             except RuntimeError as exc:  # e.g. an op without bfloat16 support on this device
                 print(f"{name:<12} {prec:<5} unsupported: {exc}")

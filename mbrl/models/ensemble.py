@@ -27,7 +27,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mbrl.models.fused_forward import (
+    PackedLayers,
+    fused_available,
+    fused_forward,
+    pack_layers,
+    packing_key,
+)
+
 Tensor = torch.Tensor
+INFERENCE_PATHS: tuple[str, ...] = ("auto", "fused", "blocks", "rows")
+"""Values of :attr:`GaussianEnsemble.inference_path`."""
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
@@ -127,6 +137,13 @@ class GaussianEnsemble(nn.Module):
         self.inference_chunk_rows: int | None = 2048
         """On CPU without autograd, rows per member are processed in equal blocks of at most this
         many rows through reused buffers (``None``: the plain path, all rows at once)."""
+        self.inference_path = "auto"
+        """CPU forward without autograd: ``"fused"`` (oneDNN layers with the bias and activation
+        fused, weights cast once: :mod:`mbrl.models.fused_forward`), ``"blocks"`` (batched
+        ``bmm`` over reused buffers, :attr:`inference_chunk_rows` rows at a time), ``"rows"``
+        (the reference: the same code as with autograd) or ``"auto"``: fused in bfloat16 where
+        the CPU runs it natively, blocks otherwise."""
+        self._packed: PackedLayers | None = None
 
     # ------------------------------------------------------------------ forward
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -148,9 +165,9 @@ class GaussianEnsemble(nn.Module):
         Returns:
             ``mean (M, N, out_dim)`` and ``logvar (M, N, out_dim)`` (soft-bounded).
 
-        On CPU with autograd disabled (``torch.no_grad``/``inference_mode``), rows are evaluated
-        in blocks of :attr:`inference_chunk_rows` through reused buffers (same values up to
-        float rounding).
+        On CPU with autograd disabled (``torch.no_grad``/``inference_mode``), the forward takes
+        :attr:`inference_path` (same values up to float rounding). Under CPU autocast the
+        matmuls run in the autocast dtype; the outputs are in the parameters' dtype.
         """
         weights: list[Tensor] = list(self.weights)
         biases: list[Tensor] = list(self.biases)
@@ -164,9 +181,69 @@ class GaussianEnsemble(nn.Module):
             x = x.unsqueeze(0).expand(m, -1, -1)
         elif x.ndim != 3 or x.shape[0] != m:
             raise ValueError(f"x: expected shape (N, in) or ({m}, N, in), got {tuple(x.shape)}")
-        if torch.is_grad_enabled() or x.device.type != "cpu" or not self.inference_chunk_rows:
+        path = self._inference_path(x)
+        if path == "rows":
             return self._forward_rows(x, weights, biases, max_lv, min_lv)
-        return self._forward_blocks(x, weights, biases, max_lv, min_lv)
+        if path == "blocks":
+            return self._forward_blocks(x, weights, biases, max_lv, min_lv)
+        return self._forward_fused(x, members, max_lv, min_lv)
+
+    def _compute_dtype(self, x: Tensor) -> torch.dtype:
+        """The matmuls' dtype: CPU autocast's for float32 inputs under autocast, else x's."""
+        if torch.is_autocast_enabled("cpu") and x.dtype == torch.float32:
+            return torch.get_autocast_dtype("cpu")
+        return x.dtype
+
+    def _inference_path(self, x: Tensor) -> str:
+        """``"rows"``, ``"blocks"`` or ``"fused"``: which forward serves this call."""
+        if self.inference_path not in INFERENCE_PATHS:
+            raise ValueError(
+                f"inference_path: expected one of {INFERENCE_PATHS}, got {self.inference_path!r}"
+            )
+        if torch.is_grad_enabled() or x.device.type != "cpu" or self.inference_path == "rows":
+            return "rows"
+        dtype = self._compute_dtype(x)
+        if self.inference_path == "fused":
+            if any(p.is_inference() for p in self.parameters()):
+                raise ValueError(
+                    "inference_path: 'fused' keeps a cast copy of the weights and needs their "
+                    "version counters; parameters created under torch.inference_mode have none"
+                )
+            if not fused_available(dtype):
+                raise ValueError(
+                    f"inference_path: 'fused' needs oneDNN with {dtype} support on this CPU "
+                    "(see mbrl.models.fused_forward.fused_available)"
+                )
+            return "fused"
+        if (
+            self.inference_path == "auto"
+            and dtype == torch.bfloat16
+            and fused_available(dtype)
+            and not any(p.is_inference() for p in self.parameters())
+        ):
+            # (parameters made under inference_mode have no version counter, so a kept cast
+            # of them could not tell an in-place update: those take the block path)
+            return "fused"
+        return "blocks" if self.inference_chunk_rows else "rows"
+
+    @torch.no_grad()
+    def _forward_fused(
+        self, x: Tensor, members: Tensor | None, max_lv: Tensor, min_lv: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """CPU inference through :func:`~mbrl.models.fused_forward.fused_forward`; the layers
+        are cast and laid out once per dtype and member selection, and again after any
+        parameter changes."""
+        dtype = self._compute_dtype(x)
+        with torch.autocast("cpu", enabled=False):
+            weights, biases = list(self.weights), list(self.biases)
+            packed = self._packed
+            if packed is None or packed.key != packing_key(weights, biases, members, dtype):
+                packed = self._packed = pack_layers(weights, biases, members, dtype)
+            out = fused_forward(
+                packed, x, self.activation_name, self.act, self.inference_chunk_rows
+            )
+        # the bounds in the parameters' dtype: cheap (2 x out_dim wide) and more precise
+        return self._bound(out.to(max_lv.dtype), max_lv, min_lv)
 
     def _forward_rows(
         self,
@@ -209,9 +286,7 @@ class GaussianEnsemble(nn.Module):
         the outputs are returned in the parameters' dtype.
         The buffers belong to the module: do not query one module from several threads at once.
         """
-        dtype = x.dtype
-        if torch.is_autocast_enabled("cpu") and x.dtype == torch.float32:
-            dtype = torch.get_autocast_dtype("cpu")
+        dtype = self._compute_dtype(x)
         with torch.autocast("cpu", enabled=False):
             # (M, fan_in + 1, fan_out): the weight's rows, then the bias row
             pairs = zip(weights, biases, strict=True)
