@@ -18,6 +18,7 @@ these tiny arrays is several times lower than torch's (the loop over ``T`` is ov
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,14 @@ from control.boxqp import HESSIAN_NOT_PD, box_qp
 Tensor = torch.Tensor
 Array = Any  # torch.Tensor or np.ndarray
 
-__all__ = ["NUMPY_OPS", "TORCH_OPS", "ArrayOps", "backward_pass", "riccati_backward"]
+__all__ = [
+    "NUMPY_OPS",
+    "TORCH_OPS",
+    "ArrayOps",
+    "backward_pass",
+    "riccati_backward",
+    "riccati_backward_one_scalar",
+]
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,81 @@ def riccati_backward(
     return K, k[..., 0], dV1, dV2, ok
 
 
+def riccati_backward_one_scalar(
+    F: np.ndarray,
+    c: np.ndarray,
+    C: np.ndarray,
+    vT: np.ndarray,
+    VT: np.ndarray,
+    mu: float,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """:func:`riccati_backward` with :func:`scalar_step` for ONE member and one control, on NumPy.
+
+    The same arithmetic as the batched recursion on :data:`NUMPY_OPS` with ``M = 1`` (equal to it
+    up to the sign of zeros, tested), with fewer calls per step: the contractions over the
+    state (``V F``, ``Fᵀ(V F)``, ``Fᵀ v``) are the same NumPy ``matmul`` calls on the 2-D slices,
+    while everything that involves the one control (``Q_uu``, ``q_u``, ``k_t``, and the rank-one
+    ``K_tᵀ Q_uu K_t`` terms, single products) is computed on Python floats and 1-D rows.  A
+    non-positive ``Q_uu + μ`` stops the recursion early (the member fails either way).
+
+    Args:
+        F: ``(T, n, n+1)``; c: ``(T, n+1)``; C: ``(T, n+1, n+1)``; vT: ``(n,)``; VT: ``(n, n)``.
+        mu: regularisation added to ``Q_uu``.
+        lower: ``(T,)`` lower bounds on ``δu`` (None when unbounded).
+        upper: ``(T,)`` upper bounds on ``δu`` (None when unbounded).
+
+    Returns:
+        ``(K (1, T, 1, n), k (1, T, 1), dV1 (1,), dV2 (1,), ok)`` as :func:`riccati_backward`.
+    """
+    T, n, d = F.shape
+    K = np.empty((T, n), dtype=F.dtype)
+    k = np.empty((1, T, 1, 1), dtype=F.dtype)
+    qu_all = np.empty((1, T, 1, 1), dtype=F.dtype)
+    Quu_all = np.empty((1, T, 1, 1), dtype=F.dtype)
+    k_t, qu_t, Quu_t = k.reshape(T), qu_all.reshape(T), Quu_all.reshape(T)
+    ok = math.isfinite(mu)
+    # Per-step slices as Python lists (cheaper than indexing the arrays inside the loop).
+    Fs, FTs = list(F), list(np.ascontiguousarray(F.swapaxes(-1, -2)))  # (n, d), (d, n)
+    Cs, cs = list(C), list(c)
+    lo = None if lower is None else lower.tolist()
+    up = None if upper is None else upper.tolist()
+    V, v = VT, vT
+    for t in range(T - 1, -1, -1):
+        FtT = FTs[t]
+        Q = Cs[t] + FtT @ (V @ Fs[t])
+        q = cs[t] + FtT @ v  # (d,)
+        Qn = Q[n]  # [Q_ux, Q_uu]
+        Qux = Qn[:n]
+        Quu, qu = float(Qn[n]), float(q[n])
+        h = Quu + mu
+        if not h > 0.0:
+            ok = False
+            break
+        kt = qu / -h  # = −q_u / h (IEEE division is sign-symmetric)
+        Kt = Qux / -h  # (n,)
+        if lo is not None:
+            kc = min(max(kt, lo[t]), up[t])
+            if not kc == kt:
+                Kt = Kt * 0.0  # as the batched step's ``K_t * (k_c == k_t)``
+            kt = kc
+        K[t] = Kt
+        k_t[t], qu_t[t], Quu_t[t] = kt, qu, Quu
+        KQ = Kt * Quu + Q[:n, n]  # (n,): K_tᵀ Q_uu + Q_xu
+        V = Q[:n, :n] + np.multiply.outer(KQ, Kt) + np.multiply.outer(Kt, Qux)
+        V = 0.5 * (V + V.T)
+        v = q[:n] + KQ * kt + Kt * qu
+    K4 = K.reshape(1, T, 1, n)
+    dV1 = (k * qu_all).sum((1, 2, 3))
+    dV2 = 0.5 * (k * (Quu_all * k)).sum((1, 2, 3))
+    if ok:
+        fin = np.isfinite
+        ok = bool(fin(V).all() and fin(dV1).all() and fin(dV2).all())
+        ok = ok and bool(fin(K).all() and fin(k).all())
+    return K4, k[..., 0], dV1, dV2, ok
+
+
 def backward_pass(
     F: Tensor,
     c: Tensor,
@@ -216,6 +299,7 @@ def backward_pass(
     upper: Tensor | None,
     k_warm: Tensor,
     numpy_scalar: bool = True,
+    one_member: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """:func:`riccati_backward` on torch tensors, with the step and array library chosen.
 
@@ -231,6 +315,9 @@ def backward_pass(
         k_warm: ``(M, T, m)`` warm start for the box QPs.
         numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
             arithmetic, less per-step overhead); False forces torch.
+        one_member: on that NumPy path, a single member (``M = 1``) runs
+            :func:`riccati_backward_one_scalar` (same results, fewer calls per step); False forces
+            the batched NumPy recursion.
 
     Returns:
         ``(K (M, T, m, n), k (M, T, m), dV1 (M,), dV2 (M,), ok (M,) bool)`` tensors.
@@ -243,5 +330,12 @@ def backward_pass(
         return riccati_backward(F, c, C, vT, VT, mu, lo, up, k_warm, step, TORCH_OPS)
     arrays = [None if a is None else a.detach().numpy() for a in (F, c, C, vT, VT, mu, lo, up)]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = riccati_backward(*arrays, None, step, NUMPY_OPS)
+        if F.shape[0] == 1 and one_member:
+            F1, c1, C1, vT1, VT1, mu1, lo1, up1 = (None if a is None else a[0] for a in arrays)
+            lo1 = None if lo1 is None else lo1.reshape(-1)
+            up1 = None if up1 is None else up1.reshape(-1)
+            *out, ok = riccati_backward_one_scalar(F1, c1, C1, vT1, VT1, float(mu1), lo1, up1)
+            out.append(np.array([ok]))
+        else:
+            out = riccati_backward(*arrays, None, step, NUMPY_OPS)
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]

@@ -494,6 +494,49 @@ def test_numpy_scalar_backward_pass_equals_torch(bounded):
         assert bool((a[1] >= -0.2).all() and (a[1] <= 0.3).all())
 
 
+@pytest.mark.parametrize("bounds", ["none", "box", "upper_only", "lower_only"])
+def test_one_member_backward_pass_equals_batched_numpy_and_torch(bounds):
+    # The single-member fast path (riccati_backward_one_scalar) must give the batched NumPy
+    # recursion's results exactly (torch.equal: equal up to the sign of zeros) and the torch
+    # recursion's to rounding, for every state size, with and without regularisation, with
+    # active bounds, and report the same failures (Q_uu + mu not PD, NaN).
+    g = torch.Generator().manual_seed(7)
+    n_clamped = n_failed = 0
+    for trial in range(24):
+        n, T = 1 + trial % 4, 3 + trial
+        F = torch.randn(1, T, n, n + 1, generator=g, dtype=DT)
+        R = torch.randn(1, T, n + 1, n + 1, generator=g, dtype=DT)
+        C = R @ R.transpose(-1, -2) + 0.1 * torch.eye(n + 1, dtype=DT)
+        c = torch.randn(1, T, n + 1, generator=g, dtype=DT)
+        Rv = torch.randn(1, n, n, generator=g, dtype=DT)
+        VT, vT = Rv @ Rv.transpose(-1, -2), torch.randn(1, n, generator=g, dtype=DT)
+        if trial % 6 == 5:
+            C[0, T // 2, n, n] = -50.0  # Q_uu + mu not positive definite there
+        if trial % 8 == 7:
+            c[0, T // 3, 0] = math.nan
+        mu = torch.tensor([(0.0, 1e-3, 0.5)[trial % 3]], dtype=DT)
+        lo = up = None
+        if bounds != "none":
+            lo = torch.full((1, T, 1), -0.1 if bounds != "upper_only" else -math.inf, dtype=DT)
+            up = torch.full((1, T, 1), 0.15 if bounds != "lower_only" else math.inf, dtype=DT)
+        warm = torch.zeros(1, T, 1, dtype=DT)
+        one = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, numpy_scalar=True)
+        batched = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, True, one_member=False)
+        ref = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, numpy_scalar=False)
+        assert bool(one[4]) == bool(batched[4]) == bool(ref[4])
+        if not bool(ref[4]):
+            n_failed += 1
+            continue
+        for a, b, r in zip(one, batched, ref, strict=True):
+            assert a.shape == b.shape and torch.equal(a, b)
+            torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+        if lo is not None:
+            hit = (one[1] <= lo) | (one[1] >= up)
+            n_clamped += int(hit.sum())
+            assert bool((one[0][hit] == 0).all())
+    assert n_failed >= 4 and (bounds == "none" or n_clamped > 0)
+
+
 def test_wrong_side_infinite_bounds_raise():
     # u_min = +inf or u_max = -inf is an empty box: it must not be read as "unbounded".
     p = random_lq(0)
