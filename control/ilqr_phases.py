@@ -63,10 +63,35 @@ def _simulate_torch(
     ``KT (M, T, n, m)`` transposed gains (None: open loop), ``lo``/``up`` ``(M, A, T, m)``
     bounds, ``xnom (M, A, T, n)`` states that replace non-finite ones (None: the previous state).
 
+    The steps run in ``torch.inference_mode`` (less overhead per operation than ``no_grad``,
+    same arithmetic); the stacked results, made outside it, are ordinary tensors.  A dynamics
+    that needs autograd inside (it raises a ``RuntimeError`` in inference mode) is rolled out
+    again under ``no_grad`` only.
+
     Returns:
         states ``(M, A, T+1, n)``, controls ``(M, A, T, m)`` and the ``(M, A)`` mask of rollouts
         that met a non-finite state (None if none did).
     """
+    args = (dynamics, X, base, KT, lo, up, xnom)
+    try:
+        with torch.inference_mode():
+            xs_list, us_list, bad = _torch_steps(*args)
+    except RuntimeError:
+        xs_list, us_list, bad = _torch_steps(*args)
+    return torch.stack(xs_list, 2), torch.stack(us_list, 2), bad
+
+
+def _torch_steps(
+    dynamics: Callable[[Tensor, Tensor], Tensor],
+    X: Tensor,
+    base: Tensor,
+    KT: Tensor | None,
+    lo: Tensor | None,
+    up: Tensor | None,
+    xnom: Tensor | None,
+) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+    """The steps of :func:`_simulate_torch`: lists of the ``T+1`` states ``(M, A, n)`` and ``T``
+    controls ``(M, A, m)``, and the mask of non-finite rollouts."""
     M, A, n = X.shape
     T, m = base.shape[2], base.shape[3]
     dt = X.dtype
@@ -76,13 +101,14 @@ def _simulate_torch(
     if lo is not None:
         lo_t, up_t = lo.unbind(2), up.unbind(2)
     xs_list, us_list, bad = [X], [], None
+    X2 = X.reshape(M * A, n)
     for t in range(T):
         U = torch.baddbmm(base_t[t], X, KT_t[t]) if KT is not None else base_t[t]
         if lo is not None:
             U = torch.clamp(U, min=lo_t[t], max=up_t[t])
-        Xn = dynamics(X.reshape(M * A, n), U.reshape(M * A, m))
-        Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n))
-        Xn = (Xn if Xn.dtype == dt else Xn.to(dt)).view(M, A, n)
+        Xn = _check_batched("dynamics(x, u)", dynamics(X2, U.reshape(M * A, m)), (M * A, n))
+        X2 = Xn if Xn.dtype == dt else Xn.to(dt)
+        Xn = X2.view(M, A, n)
         # One reduction detects NaN/inf (a finite sum may overflow: then the exact test below
         # finds nothing to replace).
         if not math.isfinite(Xn.sum().item()):
@@ -91,10 +117,11 @@ def _simulate_torch(
             # Keep feeding finite states to the dynamics; these rollouts are discarded.
             repl = xnom[:, :, t] if xnom is not None else X
             Xn = torch.where(bad.unsqueeze(-1), repl, Xn)
+            X2 = Xn.reshape(M * A, n)
         us_list.append(U)
         xs_list.append(Xn)
         X = Xn
-    return torch.stack(xs_list, 2), torch.stack(us_list, 2), bad
+    return xs_list, us_list, bad
 
 
 def _simulate_numpy(
@@ -115,26 +142,33 @@ def _simulate_numpy(
     M, A, n = X.shape
     T, m = base.shape[2], base.shape[3]
     dt = X.dtype
-    Kj = [KT[:, :, None, j, :] for j in range(n)] if KT is not None else None  # n × (M,T,1,m)
+    # Per-step views made once, as lists (list indexing is cheaper than array indexing).
+    base_t = list(np.moveaxis(base, 2, 0))  # T × (M, A, m)
+    if KT is not None:  # n × T × (M, 1, m)
+        Kj = [list(np.moveaxis(KT[:, :, None, j, :], 1, 0)) for j in range(n)]
+    if lo is not None:
+        lo_t, up_t = list(np.moveaxis(lo, 2, 0)), list(np.moveaxis(up, 2, 0))
     xs_list, us_list, bad = [X], [], None
+    X2 = X.reshape(M * A, n)
     for t in range(T):
-        U = base[:, :, t]
+        U = base_t[t]
         if KT is not None:
-            s = X[..., 0:1] * Kj[0][:, t]
+            s = X[..., 0:1] * Kj[0][t]
             for j in range(1, n):
-                s = s + X[..., j : j + 1] * Kj[j][:, t]
+                s += X[..., j : j + 1] * Kj[j][t]
             U = U + s
         if lo is not None:
-            U = np.minimum(np.maximum(U, lo[:, :, t]), up[:, :, t])
-        Xn = np.asarray(dynamics(X.reshape(M * A, n), U.reshape(M * A, m)), dtype=dt)
-        if Xn.shape != (M * A, n):
-            raise ValueError(f"dynamics(x, u) returned shape {Xn.shape}, expected {(M * A, n)}")
-        Xn = Xn.reshape(M, A, n)
+            U = np.minimum(np.maximum(U, lo_t[t]), up_t[t])
+        X2 = np.asarray(dynamics(X2, U.reshape(M * A, m)), dtype=dt)
+        if X2.shape != (M * A, n):
+            raise ValueError(f"dynamics(x, u) returned shape {X2.shape}, expected {(M * A, n)}")
+        Xn = X2.reshape(M, A, n)
         if not math.isfinite(Xn.sum()):
             fin = np.isfinite(Xn).all(-1)
             bad = ~fin if bad is None else bad | ~fin
             repl = xnom[:, :, t] if xnom is not None else X
             Xn = np.where(bad[..., None], repl, Xn)
+            X2 = Xn.reshape(M * A, n)
         us_list.append(U)
         xs_list.append(Xn)
         X = Xn

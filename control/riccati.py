@@ -223,14 +223,15 @@ def riccati_backward_one_scalar(
     lower: np.ndarray | None,
     upper: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
-    """:func:`riccati_backward` with :func:`scalar_step` for ONE member and one control, on NumPy.
+    """:func:`riccati_backward` with :func:`scalar_step` for ONE float64 member and one control.
 
     The same arithmetic as the batched recursion on :data:`NUMPY_OPS` with ``M = 1`` (equal to it
-    up to the sign of zeros, tested), with fewer calls per step: the contractions over the
-    state (``V F``, ``Fᵀ(V F)``, ``Fᵀ v``) are the same NumPy ``matmul`` calls on the 2-D slices,
-    while everything that involves the one control (``Q_uu``, ``q_u``, ``k_t``, and the rank-one
-    ``K_tᵀ Q_uu K_t`` terms, single products) is computed on Python floats and 1-D rows.  A
-    non-positive ``Q_uu + μ`` stops the recursion early (the member fails either way).
+    up to the sign of zeros, tested), with fewer calls per step: the contractions over the state
+    (``V F``, ``Fᵀ(V F)``, ``Fᵀ v``) are the same NumPy ``matmul`` calls on the 2-D slices (same
+    BLAS kernels, same rounding), while everything else (``k_t``, ``K_t``, and the update of
+    ``V``, ``v``, whose products over the one control are single products) is computed on Python
+    floats, which are IEEE doubles with the same operations in the same order.  A non-positive
+    ``Q_uu + μ`` stops the recursion early (the member fails either way).  Float64 only.
 
     Args:
         F: ``(T, n, n+1)``; c: ``(T, n+1)``; C: ``(T, n+1, n+1)``; vT: ``(n,)``; VT: ``(n, n)``.
@@ -254,30 +255,31 @@ def riccati_backward_one_scalar(
     lo = None if lower is None else lower.tolist()
     up = None if upper is None else upper.tolist()
     V, v = VT, vT
+    rn = range(n)
     for t in range(T - 1, -1, -1):
         FtT = FTs[t]
-        Q = Cs[t] + FtT @ (V @ Fs[t])
-        q = cs[t] + FtT @ v  # (d,)
-        Qn = Q[n]  # [Q_ux, Q_uu]
-        Qux = Qn[:n]
-        Quu, qu = float(Qn[n]), float(q[n])
+        Ql = (Cs[t] + FtT @ (V @ Fs[t])).tolist()  # (d, d) as floats
+        ql = (cs[t] + FtT @ v).tolist()  # (d,)
+        Qux, Quu, qu = Ql[n][:n], Ql[n][n], ql[n]
         h = Quu + mu
         if not h > 0.0:
             ok = False
             break
-        kt = qu / -h  # = −q_u / h (IEEE division is sign-symmetric)
-        Kt = Qux / -h  # (n,)
+        mh = -h
+        kt = qu / mh  # = −q_u / h (IEEE division is sign-symmetric)
+        Kt = [a / mh for a in Qux]
         if lo is not None:
             kc = min(max(kt, lo[t]), up[t])
             if not kc == kt:
-                Kt = Kt * 0.0  # as the batched step's ``K_t * (k_c == k_t)``
+                Kt = [a * 0.0 for a in Kt]  # as the batched step's ``K_t * (k_c == k_t)``
             kt = kc
         K[t] = Kt
         k_t[t], qu_t[t], Quu_t[t] = kt, qu, Quu
-        KQ = Kt * Quu + Q[:n, n]  # (n,): K_tᵀ Q_uu + Q_xu
-        V = Q[:n, :n] + np.multiply.outer(KQ, Kt) + np.multiply.outer(Kt, Qux)
-        V = 0.5 * (V + V.T)
-        v = q[:n] + KQ * kt + Kt * qu
+        KQ = [Kt[i] * Quu + Ql[i][n] for i in rn]  # K_tᵀ Q_uu + Q_xu
+        # V = Q_xx + (K_tᵀQ_uu + Q_xu) K_t + K_tᵀ Q_ux, then its symmetric part
+        W = [[Ql[i][j] + KQ[i] * Kt[j] + Kt[i] * Qux[j] for j in rn] for i in rn]
+        V = np.array([[0.5 * (W[i][j] + W[j][i]) for j in rn] for i in rn])
+        v = np.array([ql[i] + KQ[i] * kt + Kt[i] * qu for i in rn])
     K4 = K.reshape(1, T, 1, n)
     dV1 = (k * qu_all).sum((1, 2, 3))
     dV2 = 0.5 * (k * (Quu_all * k)).sum((1, 2, 3))
@@ -315,7 +317,7 @@ def backward_pass(
         k_warm: ``(M, T, m)`` warm start for the box QPs.
         numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
             arithmetic, less per-step overhead); False forces torch.
-        one_member: on that NumPy path, a single member (``M = 1``) runs
+        one_member: on that NumPy path, a single float64 member (``M = 1``) runs
             :func:`riccati_backward_one_scalar` (same results, fewer calls per step); False forces
             the batched NumPy recursion.
 
@@ -330,7 +332,7 @@ def backward_pass(
         return riccati_backward(F, c, C, vT, VT, mu, lo, up, k_warm, step, TORCH_OPS)
     arrays = [None if a is None else a.detach().numpy() for a in (F, c, C, vT, VT, mu, lo, up)]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if F.shape[0] == 1 and one_member:
+        if F.shape[0] == 1 and one_member and F.dtype == torch.float64:
             F1, c1, C1, vT1, VT1, mu1, lo1, up1 = (None if a is None else a[0] for a in arrays)
             lo1 = None if lo1 is None else lo1.reshape(-1)
             up1 = None if up1 is None else up1.reshape(-1)

@@ -537,6 +537,36 @@ def test_one_member_backward_pass_equals_batched_numpy_and_torch(bounds):
     assert n_failed >= 4 and (bounds == "none" or n_clamped > 0)
 
 
+def test_dynamics_that_needs_autograd_inside_still_rolls_out():
+    # Rollouts run in torch.inference_mode; a dynamics that uses autograd internally fails there
+    # and must be rolled out again without it, giving the same solution as the same map written
+    # without autograd (identical arithmetic: the gradient of 0.5 |z|^2 is z itself).
+    def plain(x, u):
+        return x - 0.1 * x + torch.cat([0.1 * u, u], -1)
+
+    def with_autograd(x, u):
+        with torch.enable_grad():
+            z = x.detach().clone().requires_grad_()
+            (grad,) = torch.autograd.grad(0.5 * (z * z).sum(), z)
+        return x - 0.1 * grad + torch.cat([0.1 * u, u], -1)
+
+    def jac(x, u):
+        N = x.shape[0]
+        fu = torch.tensor([[0.1], [1.0]], dtype=x.dtype).expand(N, 2, 1)
+        return 0.9 * torch.eye(2, dtype=x.dtype).expand(N, 2, 2), fu
+
+    def cost(x, u):
+        return (x * x).sum(-1) + 0.1 * (u * u).sum(-1)
+
+    kw = dict(derivatives="analytic", jacobians=jac, u_min=-0.5, u_max=0.5, max_iter=20)
+    x0, u0 = torch.tensor([1.0, -2.0], dtype=DT), torch.zeros(15, 1, dtype=DT)
+    a = ilqr(plain, cost, x0, u0, **kw)
+    b = ilqr(with_autograd, cost, x0, u0, **kw)
+    assert int(a.iterations[0]) > 1
+    for f in ("x", "u", "K", "k", "cost", "iterations"):
+        assert torch.equal(getattr(a, f), getattr(b, f)), f
+
+
 def test_wrong_side_infinite_bounds_raise():
     # u_min = +inf or u_max = -inf is an empty box: it must not be read as "unbounded".
     p = random_lq(0)
