@@ -144,7 +144,12 @@ def _simulate_numpy(
     dt = X.dtype
     # Per-step views made once, as lists (list indexing is cheaper than array indexing).
     base_t = list(np.moveaxis(base, 2, 0))  # T × (M, A, m)
-    if KT is not None:  # n × T × (M, 1, m)
+    # One control and a short state: K_t x_t as one product and one row sum, whose order for
+    # n < 8 (NumPy sums fewer than 8 terms left to right) is the term-by-term one below.
+    row_sum = KT is not None and m == 1 and n < 8
+    if row_sum:
+        Krow = list(np.moveaxis(KT[:, :, None, :, 0], 1, 0))  # T × (M, 1, n)
+    elif KT is not None:  # n × T × (M, 1, m)
         Kj = [list(np.moveaxis(KT[:, :, None, j, :], 1, 0)) for j in range(n)]
     if lo is not None:
         lo_t, up_t = list(np.moveaxis(lo, 2, 0)), list(np.moveaxis(up, 2, 0))
@@ -152,7 +157,9 @@ def _simulate_numpy(
     X2 = X.reshape(M * A, n)
     for t in range(T):
         U = base_t[t]
-        if KT is not None:
+        if row_sum:
+            U = U + (X * Krow[t]).sum(-1, keepdims=True)
+        elif KT is not None:
             s = X[..., 0:1] * Kj[0][t]
             for j in range(1, n):
                 s += X[..., j : j + 1] * Kj[j][t]
@@ -478,12 +485,42 @@ def _finite_only(state: SolverState, d: Derivatives) -> Derivatives:
     return d.select(fin)
 
 
+def _delta_bounds(prob: Problem, state: SolverState, gi: Tensor) -> tuple[Tensor | None, ...]:
+    """Bounds ``(M, T, m)`` on ``δu = u − û`` of members ``gi`` (None when unbounded)."""
+    if prob.lower is None:
+        return None, None
+    return prob.lower[gi] - state.u_nom[gi], prob.upper[gi] - state.u_nom[gi]
+
+
 def backward_pass_with_retry(
     prob: Problem, state: SolverState, d: Derivatives, opt: Options
 ) -> Step:
     """Phase 2: the backward pass of every member in ``d``; members whose pass fails (``Q_uu + μI``
     not positive definite, non-finite result) raise ``μ`` and retry, until they succeed or pass
-    ``reg_max`` (then they stop and are left out).  Stores the gains in ``state.K``/``state.k``."""
+    ``reg_max`` (then they stop and are left out).  Stores the gains in ``state.K``/``state.k``.
+
+    The first pass runs on ``d`` as it is; only when some member fails are the pending members
+    gathered (:func:`_retry_failed`)."""
+    gi = d.idx
+    out = backward_pass(d.F, d.c, d.C, d.vT, d.VT, state.mu[gi], *_delta_bounds(prob, state, gi),
+                        state.k[gi])  # fmt: skip
+    if bool(out[4].all()):  # the common case: every member succeeded (and all are active)
+        step = Step(d.idx, *out[:4])
+    else:
+        step = _retry_failed(prob, state, d, opt, out)
+    state.K[step.idx], state.k[step.idx] = step.K, step.k
+    return step
+
+
+def _retry_failed(
+    prob: Problem,
+    state: SolverState,
+    d: Derivatives,
+    opt: Options,
+    first: tuple[Tensor, Tensor, Tensor, Tensor, Tensor],
+) -> Step:
+    """The retry loop of :func:`backward_pass_with_retry`, given the ``first`` pass's results
+    ``(K, k, dV1, dV2, ok)`` of all members of ``d``."""
     M = d.idx.numel()
     T, n, m = prob.T, prob.n, prob.m
     like = dict(dtype=d.F.dtype, device=d.F.device)
@@ -492,17 +529,10 @@ def backward_pass_with_retry(
     dV1 = torch.zeros(M, **like)
     dV2 = torch.zeros(M, **like)
     done = torch.zeros(M, dtype=torch.bool, device=d.F.device)
+    pend, res = torch.arange(M, device=d.F.device), first
     while True:
-        pend = torch.nonzero(~done).flatten()
-        if pend.numel() == 0:
-            break
         gi = d.idx[pend]
-        lo = None if prob.lower is None else prob.lower[gi] - state.u_nom[gi]
-        up = None if prob.upper is None else prob.upper[gi] - state.u_nom[gi]
-        Kp, kp, a1, a2, ok = backward_pass(
-            d.F[pend], d.c[pend], d.C[pend], d.vT[pend], d.VT[pend], state.mu[gi], lo, up,
-            state.k[gi],
-        )  # fmt: skip
+        Kp, kp, a1, a2, ok = res
         sel = pend[ok]
         K[sel], k[sel], dV1[sel], dV2[sel] = Kp[ok], kp[ok], a1[ok], a2[ok]
         done[sel] = True
@@ -512,9 +542,15 @@ def backward_pass_with_retry(
                 state.n_nonpd[j] += 1
             state.increase_reg(failed, opt)
             done[pend[~ok]] = ~state.active[failed]  # stopped at reg_max: give up
-    step = Step(d.idx, K, k, dV1, dV2).select(state.active[d.idx])
-    state.K[step.idx], state.k[step.idx] = step.K, step.k
-    return step
+        pend = torch.nonzero(~done).flatten()
+        if pend.numel() == 0:
+            break
+        gi = d.idx[pend]
+        res = backward_pass(
+            d.F[pend], d.c[pend], d.C[pend], d.vT[pend], d.VT[pend], state.mu[gi],
+            *_delta_bounds(prob, state, gi), state.k[gi],
+        )  # fmt: skip
+    return Step(d.idx, K, k, dV1, dV2).select(state.active[d.idx])
 
 
 def check_convergence(state: SolverState, step: Step, opt: Options) -> Step:

@@ -231,7 +231,8 @@ def riccati_backward_one_scalar(
     BLAS kernels, same rounding), while everything else (``k_t``, ``K_t``, and the update of
     ``V``, ``v``, whose products over the one control are single products) is computed on Python
     floats, which are IEEE doubles with the same operations in the same order.  A non-positive
-    ``Q_uu + μ`` stops the recursion early (the member fails either way).  Float64 only.
+    ``Q_uu + μ`` stops the recursion early and returns zeros with ``ok = False`` (the member
+    fails either way).  Float64 only.
 
     Args:
         F: ``(T, n, n+1)``; c: ``(T, n+1)``; C: ``(T, n+1, n+1)``; vT: ``(n,)``; VT: ``(n, n)``.
@@ -243,11 +244,7 @@ def riccati_backward_one_scalar(
         ``(K (1, T, 1, n), k (1, T, 1), dV1 (1,), dV2 (1,), ok)`` as :func:`riccati_backward`.
     """
     T, n, d = F.shape
-    K = np.empty((T, n), dtype=F.dtype)
-    k = np.empty((1, T, 1, 1), dtype=F.dtype)
-    qu_all = np.empty((1, T, 1, 1), dtype=F.dtype)
-    Quu_all = np.empty((1, T, 1, 1), dtype=F.dtype)
-    k_t, qu_t, Quu_t = k.reshape(T), qu_all.reshape(T), Quu_all.reshape(T)
+    Ks, ks, qus, Quus = [], [], [], []  # per step, from t = T-1 down to 0
     ok = math.isfinite(mu)
     # Per-step slices as Python lists (cheaper than indexing the arrays inside the loop).
     Fs, FTs = list(F), list(np.ascontiguousarray(F.swapaxes(-1, -2)))  # (n, d), (d, n)
@@ -262,9 +259,9 @@ def riccati_backward_one_scalar(
         ql = (cs[t] + FtT @ v).tolist()  # (d,)
         Qux, Quu, qu = Ql[n][:n], Ql[n][n], ql[n]
         h = Quu + mu
-        if not h > 0.0:
-            ok = False
-            break
+        if not h > 0.0:  # the member fails (the batched recursion's ``ok`` is False too)
+            z = np.zeros(1)
+            return np.zeros((1, T, 1, n)), np.zeros((1, T, 1)), z, z, False
         mh = -h
         kt = qu / mh  # = −q_u / h (IEEE division is sign-symmetric)
         Kt = [a / mh for a in Qux]
@@ -273,21 +270,24 @@ def riccati_backward_one_scalar(
             if not kc == kt:
                 Kt = [a * 0.0 for a in Kt]  # as the batched step's ``K_t * (k_c == k_t)``
             kt = kc
-        K[t] = Kt
-        k_t[t], qu_t[t], Quu_t[t] = kt, qu, Quu
+        Ks.append(Kt)
+        ks.append(kt)
+        qus.append(qu)
+        Quus.append(Quu)
         KQ = [Kt[i] * Quu + Ql[i][n] for i in rn]  # K_tᵀ Q_uu + Q_xu
         # V = Q_xx + (K_tᵀQ_uu + Q_xu) K_t + K_tᵀ Q_ux, then its symmetric part
         W = [[Ql[i][j] + KQ[i] * Kt[j] + Kt[i] * Qux[j] for j in rn] for i in rn]
         V = np.array([[0.5 * (W[i][j] + W[j][i]) for j in rn] for i in rn])
         v = np.array([ql[i] + KQ[i] * kt + Kt[i] * qu for i in rn])
-    K4 = K.reshape(1, T, 1, n)
-    dV1 = (k * qu_all).sum((1, 2, 3))
+    K = np.array(Ks[::-1]).reshape(1, T, 1, n)
+    k, qu_all, Quu_all = (np.array(a[::-1]).reshape(1, T, 1, 1) for a in (ks, qus, Quus))
+    dV1 = (k * qu_all).sum((1, 2, 3))  # the batched recursion's sums, same shapes and order
     dV2 = 0.5 * (k * (Quu_all * k)).sum((1, 2, 3))
     if ok:
         fin = np.isfinite
         ok = bool(fin(V).all() and fin(dV1).all() and fin(dV2).all())
         ok = ok and bool(fin(K).all() and fin(k).all())
-    return K4, k[..., 0], dV1, dV2, ok
+    return K, k[..., 0], dV1, dV2, ok
 
 
 def backward_pass(
