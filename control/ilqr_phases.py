@@ -158,7 +158,7 @@ def _simulate_numpy(
     for t in range(T):
         U = base_t[t]
         if row_sum:
-            U = U + (X * Krow[t]).sum(-1, keepdims=True)
+            U = U + np.add.reduce(X * Krow[t], axis=-1, keepdims=True)
         elif KT is not None:
             s = X[..., 0:1] * Kj[0][t]
             for j in range(1, n):
