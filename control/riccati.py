@@ -79,6 +79,12 @@ NUMPY_OPS = ArrayOps(
     transpose=lambda a: np.ascontiguousarray(a.swapaxes(-1, -2)),
 )
 
+ONE_MEMBER_MAX_N = 6
+"""Largest state size for :func:`riccati_backward_one_scalar` in :func:`backward_pass`: its update
+of ``V`` is ``O(n²)`` Python-float operations, which beyond small ``n`` cost more than the batched
+recursion's fixed number of NumPy calls."""
+DT64 = torch.float64
+
 Step = Callable[..., tuple[Array, Array, Array]]
 """``step(t, Quu, Qux, qu, mu3, lower, upper, k_warm, ops) -> (K_t, k_t, ok)``.
 
@@ -317,7 +323,8 @@ def backward_pass(
         k_warm: ``(M, T, m)`` warm start for the box QPs.
         numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
             arithmetic, less per-step overhead); False forces torch.
-        one_member: on that NumPy path, a single float64 member (``M = 1``) runs
+        one_member: on that NumPy path, a single float64 member (``M = 1``) with
+            ``n <= ONE_MEMBER_MAX_N`` runs
             :func:`riccati_backward_one_scalar` (same results, fewer calls per step); False forces
             the batched NumPy recursion.
 
@@ -332,7 +339,7 @@ def backward_pass(
         return riccati_backward(F, c, C, vT, VT, mu, lo, up, k_warm, step, TORCH_OPS)
     arrays = [None if a is None else a.detach().numpy() for a in (F, c, C, vT, VT, mu, lo, up)]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if F.shape[0] == 1 and one_member and F.dtype == torch.float64:
+        if one_member and F.shape[0] == 1 and F.shape[-2] <= ONE_MEMBER_MAX_N and F.dtype == DT64:
             F1, c1, C1, vT1, VT1, mu1, lo1, up1 = (None if a is None else a[0] for a in arrays)
             lo1 = None if lo1 is None else lo1.reshape(-1)
             up1 = None if up1 is None else up1.reshape(-1)
