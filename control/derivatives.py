@@ -141,49 +141,63 @@ def _not_differentiable(name: str) -> ValueError:
     )
 
 
-def _rows_of_grad(out: Tensor, inputs: tuple[Tensor, ...], k: int, last: bool) -> list[Tensor]:
-    """Gradients of ``Σ_i out[i, k]`` with respect to ``inputs`` (zeros where unused; ``out``
-    must require grad)."""
-    grads = torch.autograd.grad(out[:, k].sum(), inputs, retain_graph=not last, allow_unused=True)
-    return [torch.zeros_like(a) if g is None else g for a, g in zip(inputs, grads, strict=True)]
+def _one_hot_blocks(k: int, N: int, like: Tensor) -> Tensor:
+    """``(k·N, k)`` seed whose block ``i`` (rows ``i·N .. (i+1)·N``) is ``1`` in column ``i``."""
+    eye = torch.eye(k, dtype=like.dtype, device=like.device)
+    return eye.unsqueeze(1).expand(k, N, k).reshape(k * N, k)
 
 
 def _autodiff_jacobian(
     fun: Callable[[Tensor, Tensor], Tensor], x: Tensor, u: Tensor, n_out: int
 ) -> tuple[Tensor, Tensor]:
-    """Per-row Jacobians ``(N, n_out, n)`` and ``(N, n_out, m)`` of a row-wise ``fun(x, u)``."""
+    """Per-row Jacobians ``(N, n_out, n)`` and ``(N, n_out, m)`` of a row-wise ``fun(x, u)``.
+
+    The rows are stacked ``n_out`` times (block ``k`` for output ``k``) and ONE backward pass
+    with a block one-hot seed gives every Jacobian row: the same per-row arithmetic as ``n_out``
+    passes of ``Σ_b out[b, k]`` through one graph, in one pass (the cost is dispatch, not rows).
+    """
+    N, n = x.shape
+    m = u.shape[-1]
     with torch.enable_grad():
-        xx = x.detach().requires_grad_(True)
-        uu = u.detach().requires_grad_(True)
+        xx = x.detach().repeat(n_out, 1).requires_grad_(True)  # (n_out·N, n)
+        uu = u.detach().repeat(n_out, 1).requires_grad_(True)
         out = fun(xx, uu)
         if not (isinstance(out, Tensor) and out.requires_grad):
             raise _not_differentiable("dynamics")
-        rows = [_rows_of_grad(out, (xx, uu), k, k == n_out - 1) for k in range(n_out)]
-    jx = torch.stack([r[0] for r in rows], 1)  # jx[b, k, j] = ∂out_{b,k}/∂x_{b,j}
-    ju = torch.stack([r[1] for r in rows], 1)
+        grads = torch.autograd.grad(
+            out, (xx, uu), _one_hot_blocks(n_out, N, out), allow_unused=True
+        )
+    gx, gu = (torch.zeros_like(a) if g is None else g for a, g in zip((xx, uu), grads, strict=True))
+    jx = gx.view(n_out, N, n).transpose(0, 1)  # jx[b, k, j] = ∂out_{b,k}/∂x_{b,j}
+    ju = gu.view(n_out, N, m).transpose(0, 1)
     return jx, ju
 
 
 def _autodiff_grad_hess(
     fun: Callable[[Tensor], Tensor], z: Tensor, name: str
 ) -> tuple[Tensor, Tensor]:
-    """Per-row gradient (N, d) and Hessian (N, d, d) of a row-wise function ``fun(z) -> (N,)``."""
-    d = z.shape[-1]
+    """Per-row gradient (N, d) and Hessian (N, d, d) of a row-wise function ``fun(z) -> (N,)``.
+
+    As :func:`_autodiff_jacobian`: the rows are stacked ``d`` times and one double-backward pass
+    with a block one-hot seed gives every Hessian row.
+    """
+    N, d = z.shape
     with torch.enable_grad():
-        zz = z.detach().requires_grad_(True)
+        zz = z.detach().repeat(d, 1).requires_grad_(True)  # (d·N, d)
         total = fun(zz).sum()
         if not total.requires_grad:
             raise _not_differentiable(name)
         (grad,) = torch.autograd.grad(total, zz, create_graph=True, allow_unused=True)
         if grad is None:
-            grad = torch.zeros_like(z)
+            grad = torch.zeros_like(zz)
+        hess = None
         if grad.requires_grad:
-            rows = [_rows_of_grad(grad, (zz,), i, i == d - 1)[0] for i in range(d)]
-        else:  # linear in z
-            rows = [torch.zeros_like(z)] * d
-    hess = torch.stack(rows, 1)  # hess[b, i, j] = ∂g_{b,i}/∂z_{b,j}
+            (hess,) = torch.autograd.grad(grad, zz, _one_hot_blocks(d, N, grad), allow_unused=True)
+    if hess is None:  # linear in z
+        hess = torch.zeros_like(zz)
+    hess = hess.view(d, N, d).transpose(0, 1)  # hess[b, i, j] = ∂g_{b,i}/∂z_{b,j}
     hess = 0.5 * (hess + hess.transpose(-1, -2))
-    return grad.detach(), hess
+    return grad[:N].detach(), hess
 
 
 def _fd_grad_hess(

@@ -63,10 +63,35 @@ def _simulate_torch(
     ``KT (M, T, n, m)`` transposed gains (None: open loop), ``lo``/``up`` ``(M, A, T, m)``
     bounds, ``xnom (M, A, T, n)`` states that replace non-finite ones (None: the previous state).
 
+    The steps run in ``torch.inference_mode`` (less overhead per operation than ``no_grad``,
+    same arithmetic); the stacked results, made outside it, are ordinary tensors.  A dynamics
+    that needs autograd inside (it raises a ``RuntimeError`` in inference mode) is rolled out
+    again under ``no_grad`` only.
+
     Returns:
         states ``(M, A, T+1, n)``, controls ``(M, A, T, m)`` and the ``(M, A)`` mask of rollouts
         that met a non-finite state (None if none did).
     """
+    args = (dynamics, X, base, KT, lo, up, xnom)
+    try:
+        with torch.inference_mode():
+            xs_list, us_list, bad = _torch_steps(*args)
+    except RuntimeError:
+        xs_list, us_list, bad = _torch_steps(*args)
+    return torch.stack(xs_list, 2), torch.stack(us_list, 2), bad
+
+
+def _torch_steps(
+    dynamics: Callable[[Tensor, Tensor], Tensor],
+    X: Tensor,
+    base: Tensor,
+    KT: Tensor | None,
+    lo: Tensor | None,
+    up: Tensor | None,
+    xnom: Tensor | None,
+) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+    """The steps of :func:`_simulate_torch`: lists of the ``T+1`` states ``(M, A, n)`` and ``T``
+    controls ``(M, A, m)``, and the mask of non-finite rollouts."""
     M, A, n = X.shape
     T, m = base.shape[2], base.shape[3]
     dt = X.dtype
@@ -76,13 +101,14 @@ def _simulate_torch(
     if lo is not None:
         lo_t, up_t = lo.unbind(2), up.unbind(2)
     xs_list, us_list, bad = [X], [], None
+    X2 = X.reshape(M * A, n)
     for t in range(T):
         U = torch.baddbmm(base_t[t], X, KT_t[t]) if KT is not None else base_t[t]
         if lo is not None:
             U = torch.clamp(U, min=lo_t[t], max=up_t[t])
-        Xn = dynamics(X.reshape(M * A, n), U.reshape(M * A, m))
-        Xn = _check_batched("dynamics(x, u)", Xn, (M * A, n))
-        Xn = (Xn if Xn.dtype == dt else Xn.to(dt)).view(M, A, n)
+        Xn = _check_batched("dynamics(x, u)", dynamics(X2, U.reshape(M * A, m)), (M * A, n))
+        X2 = Xn if Xn.dtype == dt else Xn.to(dt)
+        Xn = X2.view(M, A, n)
         # One reduction detects NaN/inf (a finite sum may overflow: then the exact test below
         # finds nothing to replace).
         if not math.isfinite(Xn.sum().item()):
@@ -91,10 +117,11 @@ def _simulate_torch(
             # Keep feeding finite states to the dynamics; these rollouts are discarded.
             repl = xnom[:, :, t] if xnom is not None else X
             Xn = torch.where(bad.unsqueeze(-1), repl, Xn)
+            X2 = Xn.reshape(M * A, n)
         us_list.append(U)
         xs_list.append(Xn)
         X = Xn
-    return torch.stack(xs_list, 2), torch.stack(us_list, 2), bad
+    return xs_list, us_list, bad
 
 
 def _simulate_numpy(
@@ -115,34 +142,54 @@ def _simulate_numpy(
     M, A, n = X.shape
     T, m = base.shape[2], base.shape[3]
     dt = X.dtype
-    Kj = [KT[:, :, None, j, :] for j in range(n)] if KT is not None else None  # n × (M,T,1,m)
+    # Per-step views made once, as lists (list indexing is cheaper than array indexing).
+    base_t = list(np.moveaxis(base, 2, 0))  # T × (M, A, m)
+    # One control and a short state: K_t x_t as one product and one row sum, whose order for
+    # n < 8 (NumPy sums fewer than 8 terms left to right) is the term-by-term one below.
+    row_sum = KT is not None and m == 1 and n < 8
+    if row_sum:
+        Krow = list(np.moveaxis(KT[:, :, None, :, 0], 1, 0))  # T × (M, 1, n)
+    elif KT is not None:  # n × T × (M, 1, m)
+        Kj = [list(np.moveaxis(KT[:, :, None, j, :], 1, 0)) for j in range(n)]
+    if lo is not None:
+        lo_t, up_t = list(np.moveaxis(lo, 2, 0)), list(np.moveaxis(up, 2, 0))
     xs_list, us_list, bad = [X], [], None
+    X2 = X.reshape(M * A, n)
     for t in range(T):
-        U = base[:, :, t]
-        if KT is not None:
-            s = X[..., 0:1] * Kj[0][:, t]
+        U = base_t[t]
+        if row_sum:
+            U = U + np.add.reduce(X * Krow[t], axis=-1, keepdims=True)
+        elif KT is not None:
+            s = X[..., 0:1] * Kj[0][t]
             for j in range(1, n):
-                s = s + X[..., j : j + 1] * Kj[j][:, t]
+                s += X[..., j : j + 1] * Kj[j][t]
             U = U + s
         if lo is not None:
-            U = np.minimum(np.maximum(U, lo[:, :, t]), up[:, :, t])
-        Xn = np.asarray(dynamics(X.reshape(M * A, n), U.reshape(M * A, m)), dtype=dt)
-        if Xn.shape != (M * A, n):
-            raise ValueError(f"dynamics(x, u) returned shape {Xn.shape}, expected {(M * A, n)}")
-        Xn = Xn.reshape(M, A, n)
+            U = np.minimum(np.maximum(U, lo_t[t]), up_t[t])
+        X2 = np.asarray(dynamics(X2, U.reshape(M * A, m)), dtype=dt)
+        if X2.shape != (M * A, n):
+            raise ValueError(f"dynamics(x, u) returned shape {X2.shape}, expected {(M * A, n)}")
+        Xn = X2.reshape(M, A, n)
         if not math.isfinite(Xn.sum()):
             fin = np.isfinite(Xn).all(-1)
             bad = ~fin if bad is None else bad | ~fin
             repl = xnom[:, :, t] if xnom is not None else X
             Xn = np.where(bad[..., None], repl, Xn)
+            X2 = Xn.reshape(M * A, n)
         us_list.append(U)
         xs_list.append(Xn)
         X = Xn
     return (
-        torch.from_numpy(np.stack(xs_list, 2)),
-        torch.from_numpy(np.stack(us_list, 2)),
+        torch.from_numpy(_stack_steps(xs_list)),
+        torch.from_numpy(_stack_steps(us_list)),
         None if bad is None else torch.from_numpy(bad),
     )
+
+
+def _stack_steps(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(arrays, 2)`` for equal ``(M, A, k)`` arrays, by one ``np.array`` call (C-level)
+    and one transposed copy instead of ``np.stack``'s Python loop over the arrays."""
+    return np.ascontiguousarray(np.array(arrays).transpose(1, 2, 0, 3))
 
 
 @dataclass(frozen=True)
@@ -444,12 +491,42 @@ def _finite_only(state: SolverState, d: Derivatives) -> Derivatives:
     return d.select(fin)
 
 
+def _delta_bounds(prob: Problem, state: SolverState, gi: Tensor) -> tuple[Tensor | None, ...]:
+    """Bounds ``(M, T, m)`` on ``δu = u − û`` of members ``gi`` (None when unbounded)."""
+    if prob.lower is None:
+        return None, None
+    return prob.lower[gi] - state.u_nom[gi], prob.upper[gi] - state.u_nom[gi]
+
+
 def backward_pass_with_retry(
     prob: Problem, state: SolverState, d: Derivatives, opt: Options
 ) -> Step:
     """Phase 2: the backward pass of every member in ``d``; members whose pass fails (``Q_uu + μI``
     not positive definite, non-finite result) raise ``μ`` and retry, until they succeed or pass
-    ``reg_max`` (then they stop and are left out).  Stores the gains in ``state.K``/``state.k``."""
+    ``reg_max`` (then they stop and are left out).  Stores the gains in ``state.K``/``state.k``.
+
+    The first pass runs on ``d`` as it is; only when some member fails are the pending members
+    gathered (:func:`_retry_failed`)."""
+    gi = d.idx
+    out = backward_pass(d.F, d.c, d.C, d.vT, d.VT, state.mu[gi], *_delta_bounds(prob, state, gi),
+                        state.k[gi])  # fmt: skip
+    if bool(out[4].all()):  # the common case: every member succeeded (and all are active)
+        step = Step(d.idx, *out[:4])
+    else:
+        step = _retry_failed(prob, state, d, opt, out)
+    state.K[step.idx], state.k[step.idx] = step.K, step.k
+    return step
+
+
+def _retry_failed(
+    prob: Problem,
+    state: SolverState,
+    d: Derivatives,
+    opt: Options,
+    first: tuple[Tensor, Tensor, Tensor, Tensor, Tensor],
+) -> Step:
+    """The retry loop of :func:`backward_pass_with_retry`, given the ``first`` pass's results
+    ``(K, k, dV1, dV2, ok)`` of all members of ``d``."""
     M = d.idx.numel()
     T, n, m = prob.T, prob.n, prob.m
     like = dict(dtype=d.F.dtype, device=d.F.device)
@@ -458,17 +535,10 @@ def backward_pass_with_retry(
     dV1 = torch.zeros(M, **like)
     dV2 = torch.zeros(M, **like)
     done = torch.zeros(M, dtype=torch.bool, device=d.F.device)
+    pend, res = torch.arange(M, device=d.F.device), first
     while True:
-        pend = torch.nonzero(~done).flatten()
-        if pend.numel() == 0:
-            break
         gi = d.idx[pend]
-        lo = None if prob.lower is None else prob.lower[gi] - state.u_nom[gi]
-        up = None if prob.upper is None else prob.upper[gi] - state.u_nom[gi]
-        Kp, kp, a1, a2, ok = backward_pass(
-            d.F[pend], d.c[pend], d.C[pend], d.vT[pend], d.VT[pend], state.mu[gi], lo, up,
-            state.k[gi],
-        )  # fmt: skip
+        Kp, kp, a1, a2, ok = res
         sel = pend[ok]
         K[sel], k[sel], dV1[sel], dV2[sel] = Kp[ok], kp[ok], a1[ok], a2[ok]
         done[sel] = True
@@ -478,9 +548,15 @@ def backward_pass_with_retry(
                 state.n_nonpd[j] += 1
             state.increase_reg(failed, opt)
             done[pend[~ok]] = ~state.active[failed]  # stopped at reg_max: give up
-    step = Step(d.idx, K, k, dV1, dV2).select(state.active[d.idx])
-    state.K[step.idx], state.k[step.idx] = step.K, step.k
-    return step
+        pend = torch.nonzero(~done).flatten()
+        if pend.numel() == 0:
+            break
+        gi = d.idx[pend]
+        res = backward_pass(
+            d.F[pend], d.c[pend], d.C[pend], d.vT[pend], d.VT[pend], state.mu[gi],
+            *_delta_bounds(prob, state, gi), state.k[gi],
+        )  # fmt: skip
+    return Step(d.idx, K, k, dV1, dV2).select(state.active[d.idx])
 
 
 def check_convergence(state: SolverState, step: Step, opt: Options) -> Step:

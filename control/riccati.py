@@ -18,6 +18,7 @@ these tiny arrays is several times lower than torch's (the loop over ``T`` is ov
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,14 @@ from control.boxqp import HESSIAN_NOT_PD, box_qp
 Tensor = torch.Tensor
 Array = Any  # torch.Tensor or np.ndarray
 
-__all__ = ["NUMPY_OPS", "TORCH_OPS", "ArrayOps", "backward_pass", "riccati_backward"]
+__all__ = [
+    "NUMPY_OPS",
+    "TORCH_OPS",
+    "ArrayOps",
+    "backward_pass",
+    "riccati_backward",
+    "riccati_backward_one_scalar",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,12 @@ NUMPY_OPS = ArrayOps(
     empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
     transpose=lambda a: np.ascontiguousarray(a.swapaxes(-1, -2)),
 )
+
+ONE_MEMBER_MAX_N = 6
+"""Largest state size for :func:`riccati_backward_one_scalar` in :func:`backward_pass`: its update
+of ``V`` is ``O(n²)`` Python-float operations, which beyond small ``n`` cost more than the batched
+recursion's fixed number of NumPy calls."""
+DT64 = torch.float64
 
 Step = Callable[..., tuple[Array, Array, Array]]
 """``step(t, Quu, Qux, qu, mu3, lower, upper, k_warm, ops) -> (K_t, k_t, ok)``.
@@ -205,6 +219,83 @@ def riccati_backward(
     return K, k[..., 0], dV1, dV2, ok
 
 
+def riccati_backward_one_scalar(
+    F: np.ndarray,
+    c: np.ndarray,
+    C: np.ndarray,
+    vT: np.ndarray,
+    VT: np.ndarray,
+    mu: float,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """:func:`riccati_backward` with :func:`scalar_step` for ONE float64 member and one control.
+
+    The same arithmetic as the batched recursion on :data:`NUMPY_OPS` with ``M = 1`` (equal to it
+    up to the sign of zeros, tested), with fewer calls per step: the contractions over the state
+    (``V F``, ``Fᵀ(V F)``, ``Fᵀ v``) are the same NumPy ``matmul`` calls on the 2-D slices (same
+    BLAS kernels, same rounding), while everything else (``k_t``, ``K_t``, and the update of
+    ``V``, ``v``, whose products over the one control are single products) is computed on Python
+    floats, which are IEEE doubles with the same operations in the same order.  A non-positive
+    ``Q_uu + μ`` stops the recursion early and returns zeros with ``ok = False`` (the member
+    fails either way).  Float64 only.
+
+    Args:
+        F: ``(T, n, n+1)``; c: ``(T, n+1)``; C: ``(T, n+1, n+1)``; vT: ``(n,)``; VT: ``(n, n)``.
+        mu: regularisation added to ``Q_uu``.
+        lower: ``(T,)`` lower bounds on ``δu`` (None when unbounded).
+        upper: ``(T,)`` upper bounds on ``δu`` (None when unbounded).
+
+    Returns:
+        ``(K (1, T, 1, n), k (1, T, 1), dV1 (1,), dV2 (1,), ok)`` as :func:`riccati_backward`.
+    """
+    T, n, d = F.shape
+    Ks, ks, qus, Quus = [], [], [], []  # per step, from t = T-1 down to 0
+    ok = math.isfinite(mu)
+    # Per-step slices as Python lists (cheaper than indexing the arrays inside the loop).
+    Fs, FTs = list(F), list(np.ascontiguousarray(F.swapaxes(-1, -2)))  # (n, d), (d, n)
+    Cs, cs = list(C), list(c)
+    lo = None if lower is None else lower.tolist()
+    up = None if upper is None else upper.tolist()
+    V, v = VT, vT
+    rn = range(n)
+    for t in range(T - 1, -1, -1):
+        FtT = FTs[t]
+        Ql = (Cs[t] + FtT @ (V @ Fs[t])).tolist()  # (d, d) as floats
+        ql = (cs[t] + FtT @ v).tolist()  # (d,)
+        Qux, Quu, qu = Ql[n][:n], Ql[n][n], ql[n]
+        h = Quu + mu
+        if not h > 0.0:  # the member fails (the batched recursion's ``ok`` is False too)
+            z = np.zeros(1)
+            return np.zeros((1, T, 1, n)), np.zeros((1, T, 1)), z, z, False
+        mh = -h
+        kt = qu / mh  # = −q_u / h (IEEE division is sign-symmetric)
+        Kt = [a / mh for a in Qux]
+        if lo is not None:
+            kc = min(max(kt, lo[t]), up[t])
+            if not kc == kt:
+                Kt = [a * 0.0 for a in Kt]  # as the batched step's ``K_t * (k_c == k_t)``
+            kt = kc
+        Ks.append(Kt)
+        ks.append(kt)
+        qus.append(qu)
+        Quus.append(Quu)
+        KQ = [Kt[i] * Quu + Ql[i][n] for i in rn]  # K_tᵀ Q_uu + Q_xu
+        # V = Q_xx + (K_tᵀQ_uu + Q_xu) K_t + K_tᵀ Q_ux, then its symmetric part
+        W = [[Ql[i][j] + KQ[i] * Kt[j] + Kt[i] * Qux[j] for j in rn] for i in rn]
+        V = np.array([[0.5 * (W[i][j] + W[j][i]) for j in rn] for i in rn])
+        v = np.array([ql[i] + KQ[i] * kt + Kt[i] * qu for i in rn])
+    K = np.array(Ks[::-1]).reshape(1, T, 1, n)
+    k, qu_all, Quu_all = (np.array(a[::-1]).reshape(1, T, 1, 1) for a in (ks, qus, Quus))
+    dV1 = (k * qu_all).sum((1, 2, 3))  # the batched recursion's sums, same shapes and order
+    dV2 = 0.5 * (k * (Quu_all * k)).sum((1, 2, 3))
+    if ok:
+        fin = np.isfinite
+        ok = bool(fin(V).all() and fin(dV1).all() and fin(dV2).all())
+        ok = ok and bool(fin(K).all() and fin(k).all())
+    return K, k[..., 0], dV1, dV2, ok
+
+
 def backward_pass(
     F: Tensor,
     c: Tensor,
@@ -216,6 +307,7 @@ def backward_pass(
     upper: Tensor | None,
     k_warm: Tensor,
     numpy_scalar: bool = True,
+    one_member: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """:func:`riccati_backward` on torch tensors, with the step and array library chosen.
 
@@ -231,6 +323,10 @@ def backward_pass(
         k_warm: ``(M, T, m)`` warm start for the box QPs.
         numpy_scalar: for ``m = 1`` on the CPU, run the recursion on NumPy arrays (same
             arithmetic, less per-step overhead); False forces torch.
+        one_member: on that NumPy path, a single float64 member (``M = 1``) with
+            ``n <= ONE_MEMBER_MAX_N`` runs
+            :func:`riccati_backward_one_scalar` (same results, fewer calls per step); False forces
+            the batched NumPy recursion.
 
     Returns:
         ``(K (M, T, m, n), k (M, T, m), dV1 (M,), dV2 (M,), ok (M,) bool)`` tensors.
@@ -243,5 +339,12 @@ def backward_pass(
         return riccati_backward(F, c, C, vT, VT, mu, lo, up, k_warm, step, TORCH_OPS)
     arrays = [None if a is None else a.detach().numpy() for a in (F, c, C, vT, VT, mu, lo, up)]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = riccati_backward(*arrays, None, step, NUMPY_OPS)
+        if one_member and F.shape[0] == 1 and F.shape[-2] <= ONE_MEMBER_MAX_N and F.dtype == DT64:
+            F1, c1, C1, vT1, VT1, mu1, lo1, up1 = (None if a is None else a[0] for a in arrays)
+            lo1 = None if lo1 is None else lo1.reshape(-1)
+            up1 = None if up1 is None else up1.reshape(-1)
+            *out, ok = riccati_backward_one_scalar(F1, c1, C1, vT1, VT1, float(mu1), lo1, up1)
+            out.append(np.array([ok]))
+        else:
+            out = riccati_backward(*arrays, None, step, NUMPY_OPS)
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]

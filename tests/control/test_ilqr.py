@@ -494,6 +494,104 @@ def test_numpy_scalar_backward_pass_equals_torch(bounded):
         assert bool((a[1] >= -0.2).all() and (a[1] <= 0.3).all())
 
 
+@pytest.mark.parametrize("bounds", ["none", "box", "upper_only", "lower_only"])
+def test_one_member_backward_pass_equals_batched_numpy_and_torch(bounds):
+    # The single-member fast path (riccati_backward_one_scalar) must give the batched NumPy
+    # recursion's results exactly (torch.equal: equal up to the sign of zeros) and the torch
+    # recursion's to rounding, for every state size, with and without regularisation, with
+    # active bounds, and report the same failures (Q_uu + mu not PD, NaN).
+    g = torch.Generator().manual_seed(7)
+    n_clamped = n_failed = 0
+    for trial in range(24):
+        n, T = 1 + trial % 6, 3 + trial  # n up to ONE_MEMBER_MAX_N
+        F = torch.randn(1, T, n, n + 1, generator=g, dtype=DT)
+        R = torch.randn(1, T, n + 1, n + 1, generator=g, dtype=DT)
+        C = R @ R.transpose(-1, -2) + 0.1 * torch.eye(n + 1, dtype=DT)
+        c = torch.randn(1, T, n + 1, generator=g, dtype=DT)
+        Rv = torch.randn(1, n, n, generator=g, dtype=DT)
+        VT, vT = Rv @ Rv.transpose(-1, -2), torch.randn(1, n, generator=g, dtype=DT)
+        if trial % 6 == 5:
+            C[0, T // 2, n, n] = -50.0  # Q_uu + mu not positive definite there
+        if trial % 8 == 7:
+            c[0, T // 3, 0] = math.nan
+        mu = torch.tensor([(0.0, 1e-3, 0.5)[trial % 3]], dtype=DT)
+        lo = up = None
+        if bounds != "none":
+            lo = torch.full((1, T, 1), -0.1 if bounds != "upper_only" else -math.inf, dtype=DT)
+            up = torch.full((1, T, 1), 0.15 if bounds != "lower_only" else math.inf, dtype=DT)
+        warm = torch.zeros(1, T, 1, dtype=DT)
+        one = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, numpy_scalar=True)
+        batched = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, True, one_member=False)
+        ref = _backward_pass(F, c, C, vT, VT, mu, lo, up, warm, numpy_scalar=False)
+        assert bool(one[4]) == bool(batched[4]) == bool(ref[4])
+        if not bool(ref[4]):
+            n_failed += 1
+            continue
+        for a, b, r in zip(one, batched, ref, strict=True):
+            assert a.shape == b.shape and torch.equal(a, b)
+            torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+        if lo is not None:
+            hit = (one[1] <= lo) | (one[1] >= up)
+            n_clamped += int(hit.sum())
+            assert bool((one[0][hit] == 0).all())
+    assert n_failed >= 4 and (bounds == "none" or n_clamped > 0)
+
+
+def test_dynamics_that_needs_autograd_inside_still_rolls_out():
+    # Rollouts run in torch.inference_mode; a dynamics that uses autograd internally fails there
+    # and must be rolled out again without it, giving the same solution as the same map written
+    # without autograd (identical arithmetic: the gradient of 0.5 |z|^2 is z itself).
+    def plain(x, u):
+        return x - 0.1 * x + torch.cat([0.1 * u, u], -1)
+
+    def with_autograd(x, u):
+        with torch.enable_grad():
+            z = x.detach().clone().requires_grad_()
+            (grad,) = torch.autograd.grad(0.5 * (z * z).sum(), z)
+        return x - 0.1 * grad + torch.cat([0.1 * u, u], -1)
+
+    def jac(x, u):
+        N = x.shape[0]
+        fu = torch.tensor([[0.1], [1.0]], dtype=x.dtype).expand(N, 2, 1)
+        return 0.9 * torch.eye(2, dtype=x.dtype).expand(N, 2, 2), fu
+
+    def cost(x, u):
+        return (x * x).sum(-1) + 0.1 * (u * u).sum(-1)
+
+    kw = dict(derivatives="analytic", jacobians=jac, u_min=-0.5, u_max=0.5, max_iter=20)
+    x0, u0 = torch.tensor([1.0, -2.0], dtype=DT), torch.zeros(15, 1, dtype=DT)
+    a = ilqr(plain, cost, x0, u0, **kw)
+    b = ilqr(with_autograd, cost, x0, u0, **kw)
+    assert int(a.iterations[0]) > 1
+    for f in ("x", "u", "K", "k", "cost", "iterations"):
+        assert torch.equal(getattr(a, f), getattr(b, f)), f
+
+
+def test_numpy_rollout_equals_torch_rollout_bit_for_bit():
+    # The NumPy step loop (one control: K_t x_t as one product and one row sum) must give the
+    # torch step loop's states and controls exactly, for every state size it handles that way
+    # (n < 8) and batch shapes, with gains over many orders of magnitude and active bounds; the
+    # dynamics uses only + and * so both libraries round alike.
+    from control.ilqr_phases import _simulate_numpy, _simulate_torch
+
+    def np_dyn(x, u):
+        return np.concatenate([x[:, 1:], 0.1 * x[:, :1] * x[:, :1] + u], 1) * 0.99
+
+    def t_dyn(x, u):
+        return torch.cat([x[:, 1:], 0.1 * x[:, :1] * x[:, :1] + u], 1) * 0.99
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        n, M, A, T = 1 + trial % 7, 1 + trial % 3, 1 + trial % 11, 5 + trial % 9
+        X = rng.standard_normal((M, A, n))
+        base = rng.standard_normal((M, A, T, 1))
+        KT = rng.standard_normal((M, T, n, 1)) * 10.0 ** rng.integers(-8, 3)
+        lo = np.full((M, A, T, 1), -1.0)
+        a = _simulate_numpy(np_dyn, X, base, KT, lo, -lo, None)
+        b = _simulate_torch(t_dyn, *(torch.from_numpy(v) for v in (X, base, KT, lo, -lo)), None)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
 def test_wrong_side_infinite_bounds_raise():
     # u_min = +inf or u_max = -inf is an empty box: it must not be read as "unbounded".
     p = random_lq(0)
