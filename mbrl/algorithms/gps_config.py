@@ -49,6 +49,7 @@ class GPSConfig(RunSettings):
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
         plato_weight: PLATO's ``λ`` of ``λ ‖u − π(x)‖²`` in the acting teacher's cost.
+        sim_threads: threads of the MuJoCo simulator's batched steps (MuJoCo tasks only).
         timing_steps: steps of the single-state timing of teacher and policy at the end.
         checkpoint_every: checkpoint every ``N`` iterations (and after the last).
     """
@@ -79,6 +80,7 @@ class GPSConfig(RunSettings):
     noise_copies: int = 2
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
+    sim_threads: int = 1
     timing_steps: int = 50
     checkpoint_every: int = 1
 
@@ -87,7 +89,8 @@ class GPSConfig(RunSettings):
         low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
         low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
         low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
-        require_ints(self, low | dict(timing_steps=1, checkpoint_every=1), optional=("horizon",))
+        low |= dict(sim_threads=1, timing_steps=1, checkpoint_every=1)
+        require_ints(self, low, optional=("horizon",))
         if self.num_conditions > 1000:
             raise ValueError(f"num_conditions: expected <= 1000, got {self.num_conditions}")
         if self.seed >= 10_000:
