@@ -239,6 +239,9 @@ def _record(
         "violation_before": out.violation_before,
         "fit_loss": out.fit_loss,
         "traj_cost": out.traj_cost,
+        "lam_rms": out.lam_rms,
+        "noise_du_rms": out.noise_du_rms,
+        "noise_clipped": out.noise_clipped,
         "teacher_labels": loop.labels,
         "rho": loop.rho,
     }

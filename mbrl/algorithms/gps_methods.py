@@ -84,12 +84,18 @@ class LoopState:
 @dataclass(frozen=True)
 class Outcome:
     """One iteration: RMS ``‖π(x) − u‖`` on its new pairs before and after the policy step,
-    the fit loss, and the mean task cost of its trajectories."""
+    the fit loss, and the mean task cost of its trajectories; for gps also the RMS of the
+    multipliers ``λ`` (after the dual step) and, for one draw of the noisy copies' ``ε``, the
+    RMS of ``Kε`` and the fraction of targets ``u + Kε`` outside the control box (NaN where
+    not applicable)."""
 
     violation_before: float
     violation: float
     fit_loss: float
     traj_cost: float
+    lam_rms: float = float("nan")
+    noise_du_rms: float = float("nan")
+    noise_clipped: float = float("nan")
 
 
 def _rms(v: Tensor) -> float:
@@ -110,6 +116,21 @@ def _pairs(x: Tensor, u: Tensor, K: Tensor | None) -> PolicyData:
     return PolicyData.imitation(
         x[:, :T].reshape(B * T, n), u.reshape(B * T, m), None if K is None else K.reshape(-1, m, n)
     )
+
+
+def _noise_stats(
+    p: ControlProblem, u: Tensor, K: Tensor, std: float, k: int
+) -> tuple[float, float]:
+    """RMS of ``Kε`` and the fraction of ``u + Kε`` outside the box, for one draw of
+    ``ε ~ N(0, std² I)`` from a generator of its own (seeded by ``k``: the run's stream is
+    untouched). ``u (P, m)``, ``K (P, m, n)``."""
+    if std <= 0:
+        return float("nan"), float("nan")
+    g = torch.Generator().manual_seed(k)
+    eps = std * torch.randn(K.shape[0], K.shape[2], generator=g, dtype=DTYPE)
+    du = (K @ eps.unsqueeze(-1)).squeeze(-1)
+    outside = ((u + du > p.u_max) | (u + du < p.u_min)).to(DTYPE).mean()
+    return _rms(du), float(outside)
 
 
 def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
@@ -137,7 +158,9 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
     loop.u = tr.u
     loop.rho = min(loop.rho * cfg.rho_growth, cfg.rho_max)
-    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()))
+    std = cfg.noise_std if cfg.noise_copies > 0 else 0.0
+    du, clipped = _noise_stats(p, data.u, data.K, std, k)
+    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), _rms(loop.lam), du, clipped)
 
 
 def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import envs.mujoco_tasks  # noqa: F401  (registers the MuJoCo tasks)
 from control import ilqr
 from envs import get_task
 from mbrl.algorithms.gps_config import GPSConfig
