@@ -45,6 +45,10 @@ class GPSConfig(RunSettings):
         hidden, num_layers, activation: the policy MLP. lr: Adam's step size.
         epochs, batch_size: SGD of each policy step.
         noise_std, noise_copies: noisy ``x + ε → u + Kε`` copies (gps and bc_noise only).
+        noise_du_frac: ``None`` (a fixed ``noise_std``), or ``c``: each pair's noise is
+            ``min(noise_std, c h / ‖K‖_F)`` (``h``: the control box's mean half-width), so the
+            RMS target change ``‖Kε‖`` stays within ``c h`` (see
+            :class:`~mbrl.algorithms.gps_policy.FitSettings`).
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
@@ -78,6 +82,7 @@ class GPSConfig(RunSettings):
     batch_size: int = 256
     noise_std: float = 0.1
     noise_copies: int = 2
+    noise_du_frac: float | None = None
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     sim_threads: int = 1
@@ -109,6 +114,14 @@ class GPSConfig(RunSettings):
         for name in nonneg:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        du = self.noise_du_frac
+        if du is not None and (
+            isinstance(du, bool)
+            or not isinstance(du, int | float)
+            or not math.isfinite(du)
+            or du <= 0
+        ):
+            raise ValueError(f"noise_du_frac: expected None or a finite number > 0, got {du!r}")
         if self.rho_growth < 1:
             raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
         if self.method not in METHODS:

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from mbrl.algorithms.gps_policy import FitSettings, PolicyData, fit_policy
+from mbrl.algorithms.gps_policy import FitSettings, PolicyData, fit_policy, noise_scales
 from mbrl.algorithms.gps_problem import (
     DTYPE,
     ControlProblem,
@@ -104,7 +104,8 @@ def _rms(v: Tensor) -> float:
 
 def _fit(ctx: Context, data: PolicyData, noisy: bool) -> float:
     c = ctx.cfg
-    fit = FitSettings(c.epochs, c.batch_size, c.noise_std if noisy else 0.0, c.noise_copies)
+    std = c.noise_std if noisy else 0.0
+    fit = FitSettings(c.epochs, c.batch_size, std, c.noise_copies, c.noise_du_frac)
     p = ctx.problem
     return fit_policy(ctx.policy, ctx.optimizer, data, fit, ctx.generator, p.u_min, p.u_max)
 
@@ -119,15 +120,17 @@ def _pairs(x: Tensor, u: Tensor, K: Tensor | None) -> PolicyData:
 
 
 def _noise_stats(
-    p: ControlProblem, u: Tensor, K: Tensor, std: float, k: int
+    p: ControlProblem, u: Tensor, K: Tensor, std: float, du_frac: float | None, k: int
 ) -> tuple[float, float]:
-    """RMS of ``Kε`` and the fraction of ``u + Kε`` outside the box, for one draw of
-    ``ε ~ N(0, std² I)`` from a generator of its own (seeded by ``k``: the run's stream is
-    untouched). ``u (P, m)``, ``K (P, m, n)``."""
+    """RMS of ``Kε`` and the fraction of ``u + Kε`` outside the box, for one draw of the
+    noisy copies' ``ε`` (:func:`~mbrl.algorithms.gps_policy.noise_scales`) from a generator of
+    its own (seeded by ``k``: the run's stream is untouched). ``u (P, m)``, ``K (P, m, n)``."""
     if std <= 0:
         return float("nan"), float("nan")
     g = torch.Generator().manual_seed(k)
-    eps = std * torch.randn(K.shape[0], K.shape[2], generator=g, dtype=DTYPE)
+    half = float((p.u_max - p.u_min).mean()) / 2.0
+    sigma = noise_scales(K, std, du_frac, half).unsqueeze(-1)
+    eps = sigma * torch.randn(K.shape[0], K.shape[2], generator=g, dtype=DTYPE)
     du = (K @ eps.unsqueeze(-1)).squeeze(-1)
     outside = ((u + du > p.u_max) | (u + du < p.u_min)).to(DTYPE).mean()
     return _rms(du), float(outside)
@@ -159,7 +162,7 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     loop.u = tr.u
     loop.rho = min(loop.rho * cfg.rho_growth, cfg.rho_max)
     std = cfg.noise_std if cfg.noise_copies > 0 else 0.0
-    du, clipped = _noise_stats(p, data.u, data.K, std, k)
+    du, clipped = _noise_stats(p, data.u, data.K, std, cfg.noise_du_frac, k)
     return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), _rms(loop.lam), du, clipped)
 
 

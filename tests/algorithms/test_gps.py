@@ -17,6 +17,7 @@ from mbrl.algorithms.gps_policy import (
     DistilledPolicy,
     FitSettings,
     PolicyData,
+    _epoch_data,
     fit_policy,
     noisy_pairs,
 )
@@ -176,6 +177,29 @@ def test_noisy_targets_are_the_teachers_closed_loop_actions_on_a_linear_system()
         torch.testing.assert_close(target, tail.u[:, 0], atol=1e-8, rtol=0)
     with pytest.raises(ValueError, match="eps, K"):
         noisy_pairs(tr.x[:, 0], tr.u[:, 0], tr.K[:, 0], torch.zeros(2, 3, dtype=D))
+
+
+def test_capped_noise_keeps_the_target_perturbation_within_the_fraction_of_the_box():
+    """``noise_du_frac = c``: the empirical RMS of ``Kε`` over the noisy copies is ``σ‖K‖_F``
+    for soft gains and ``c h`` for stiff ones (``h`` the box's half-width); ``None``: ``σ‖K‖_F``
+    for all."""
+    P, n, copies = 4, 3, 4000
+    g = torch.Generator().manual_seed(5)
+    K = torch.randn(P, 1, n, generator=g, dtype=D)
+    norms = torch.tensor([0.5, 2.0, 40.0, 400.0], dtype=D)
+    K = K / torch.linalg.matrix_norm(K).view(P, 1, 1) * norms.view(P, 1, 1)
+    x, u = torch.randn(P, n, generator=g, dtype=D), torch.zeros(P, 1, dtype=D)
+    data = PolicyData(x, u, torch.zeros(P, 1, dtype=D), torch.ones(P, dtype=D), K)
+    lo, hi = torch.tensor([-10.0], dtype=D), torch.tensor([10.0], dtype=D)  # h = 10
+    for frac, expected in ((0.25, [0.05, 0.2, 2.5, 2.5]), (None, [0.05, 0.2, 4.0, 40.0])):
+        fit = FitSettings(noise_std=0.1, noise_copies=copies, noise_du_frac=frac)
+        xs, _, _, _ = _epoch_data(data, fit, g, lo, hi)
+        eps = (xs[P:] - x.repeat(copies, 1)).view(copies, P, n, 1)
+        du = (K.unsqueeze(0) @ eps).squeeze(-1).squeeze(-1)  # (copies, P)
+        rms = du.square().mean(0).sqrt()
+        torch.testing.assert_close(rms, torch.tensor(expected, dtype=D), rtol=0.06, atol=0)
+    with pytest.raises(ValueError, match="noise_du_frac"):
+        GPSConfig(noise_du_frac=0.0)
 
 
 def _context(method: str, horizon: int = 20, **kw) -> Context:
