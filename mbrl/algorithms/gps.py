@@ -242,6 +242,7 @@ def _record(
         "lam_rms": out.lam_rms,
         "noise_du_rms": out.noise_du_rms,
         "noise_clipped": out.noise_clipped,
+        "policy_samples": out.policy_samples,
         "teacher_labels": loop.labels,
         "rho": loop.rho,
     }

@@ -49,6 +49,10 @@ class GPSConfig(RunSettings):
             ``min(noise_std, c h / ‖K‖_F)`` (``h``: the control box's mean half-width), so the
             RMS target change ``‖Kε‖`` stays within ``c h`` (see
             :class:`~mbrl.algorithms.gps_policy.FitSettings`).
+        policy_samples: gps: also fit the states the policy itself visits from the
+            conditions, labelled with the trajectories' local controllers ``u_t + K_t (x^π_t −
+            x_t)`` (``K``: as ``noise_gains``), up to the first step where the correction
+            exceeds the box's half-width.
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
@@ -83,6 +87,7 @@ class GPSConfig(RunSettings):
     noise_std: float = 0.1
     noise_copies: int = 2
     noise_du_frac: float | None = None
+    policy_samples: bool = False
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     sim_threads: int = 1
@@ -122,6 +127,8 @@ class GPSConfig(RunSettings):
             or du <= 0
         ):
             raise ValueError(f"noise_du_frac: expected None or a finite number > 0, got {du!r}")
+        if not isinstance(self.policy_samples, bool):
+            raise ValueError(f"policy_samples: expected true or false, got {self.policy_samples!r}")
         if self.rho_growth < 1:
             raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
         if self.method not in METHODS:

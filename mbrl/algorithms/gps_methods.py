@@ -86,8 +86,9 @@ class Outcome:
     """One iteration: RMS ``‖π(x) − u‖`` on its new pairs before and after the policy step,
     the fit loss, and the mean task cost of its trajectories; for gps also the RMS of the
     multipliers ``λ`` (after the dual step) and, for one draw of the noisy copies' ``ε``, the
-    RMS of ``Kε`` and the fraction of targets ``u + Kε`` outside the control box (NaN where
-    not applicable)."""
+    RMS of ``Kε`` and the fraction of targets ``u + Kε`` outside the control box, and the
+    on-policy pairs added (``policy_samples``, as a fraction of ``N · T``); NaN where not
+    applicable."""
 
     violation_before: float
     violation: float
@@ -96,6 +97,7 @@ class Outcome:
     lam_rms: float = float("nan")
     noise_du_rms: float = float("nan")
     noise_clipped: float = float("nan")
+    policy_samples: float = float("nan")
 
 
 def _rms(v: Tensor) -> float:
@@ -156,6 +158,11 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
         tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
         K.reshape(B * T, m, n),
     )  # fmt: skip
+    kept = float("nan")
+    if cfg.policy_samples:
+        on_policy = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
+        kept = len(on_policy) / (B * T)
+        data = data.concat(on_policy)
     loss = _fit(ctx, data, noisy=True)
     viol = policy_violation(ctx.policy, tr.x, tr.u)
     loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
@@ -163,7 +170,30 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     loop.rho = min(loop.rho * cfg.rho_growth, cfg.rho_max)
     std = cfg.noise_std if cfg.noise_copies > 0 else 0.0
     du, clipped = _noise_stats(p, data.u, data.K, std, cfg.noise_du_frac, k)
-    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), _rms(loop.lam), du, clipped)
+    lam_rms = _rms(loop.lam)
+    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), lam_rms, du, clipped, kept)
+
+
+def _policy_sample_pairs(
+    p: ControlProblem, policy, x0: Tensor, x: Tensor, u: Tensor, K: Tensor, rho: float
+) -> PolicyData:
+    """The states the policy visits from the conditions ``x0 (B, n)``, labelled with the
+    trajectories' local controllers ``clip(u_t + K_t (x^π_t − x_t))`` (``x (B, T+1, n)``,
+    ``u (B, T, m)``, ``K (B, T, m, n)``), weight ``ρ``, ``λ = 0``. A rollout's pairs stop at
+    its first step where ``‖K_t (x^π_t − x_t)‖`` exceeds the box's mean half-width: farther
+    out the local linear model is no label."""
+    B, T, m = u.shape
+    n = x.shape[-1]
+    ro = policy_rollouts(p, policy, x0)
+    du = (K @ (ro.x[:, :T] - x[:, :T]).unsqueeze(-1)).squeeze(-1)  # (B, T, m)
+    half = float((p.u_max - p.u_min).mean()) / 2.0
+    near = du.norm(dim=-1) <= half
+    keep = near.to(torch.int64).cumprod(1).bool().reshape(B * T)
+    target = p.clip(u + du).reshape(B * T, m)[keep]
+    xs = ro.x[:, :T].reshape(B * T, n)[keep]
+    lam = torch.zeros_like(target)
+    rho_t = torch.full((xs.shape[0],), float(rho), dtype=DTYPE)
+    return PolicyData(xs, target, lam, rho_t, K.reshape(B * T, m, n)[keep])
 
 
 def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:

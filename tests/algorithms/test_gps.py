@@ -202,6 +202,31 @@ def test_capped_noise_keeps_the_target_perturbation_within_the_fraction_of_the_b
         GPSConfig(noise_du_frac=0.0)
 
 
+def test_policy_sample_labels_are_the_teachers_replanned_actions_on_a_linear_system():
+    """``policy_samples``: the policy's own states, labelled ``u_t + K_t (x^π_t − x_t)``; on a
+    linear system with quadratic cost that is the teacher re-planning from ``x^π_t``."""
+    from mbrl.algorithms.gps_methods import _policy_sample_pairs
+
+    problem, _ = _lq_problem(T=20, terminal=False)
+    x0 = torch.tensor([[1.0, -0.5], [-2.0, 0.3]], dtype=D)
+    policy = nn.Linear(2, 1, bias=False).to(D)
+    with torch.no_grad():
+        policy.weight.copy_(torch.tensor([[-0.3, -0.8]], dtype=D))
+    u0 = torch.zeros(2, 20, 1, dtype=D)
+    tr = trajectory_step(problem, policy, x0, u0, torch.zeros_like(u0), 0.0, max_iter=5)
+    K = task_gains(problem, tr.x, tr.u)
+    pairs = _policy_sample_pairs(problem, policy, x0, tr.x, tr.u, K, 0.5)
+    assert len(pairs) == 40  # an unbounded box keeps every step
+    xpi = policy_rollouts(problem, policy, x0).x
+    torch.testing.assert_close(pairs.x, xpi[:, :20].reshape(40, 2))
+    assert float((pairs.x - tr.x[:, :20].reshape(40, 2)).abs().max()) > 0.1  # off the trajectory
+    for t in (0, 6, 13):
+        tail = ilqr(problem.dynamics, problem.cost, xpi[:, t], torch.zeros(2, 20 - t, 1, dtype=D))
+        got = pairs.u.view(2, 20, 1)[:, t]
+        torch.testing.assert_close(got, tail.u[:, 0], atol=1e-8, rtol=0)
+    assert bool((pairs.rho == 0.5).all()) and bool((pairs.lam == 0).all())
+
+
 def _context(method: str, horizon: int = 20, **kw) -> Context:
     cfg = GPSConfig(method=method, num_conditions=2, horizon=horizon, epochs=2, **kw)
     task = get_task("pendulum-swingup")
