@@ -274,7 +274,9 @@ def _restore(ctx: Context, restored: Restored) -> tuple[_Progress, LoopState]:
 def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[float, float]:
     """Seconds per action of the teacher (receding-horizon iLQR, warm-started) and of the
     policy, one state at a time, along ``cfg.timing_steps`` steps of each from ``x0 (n,)``
-    (after one untimed first action: the teacher's cold first solve is left out)."""
+    (after one untimed first action: the teacher's cold first solve is left out). Only the
+    actions are timed, not the steps of the dynamics between them (a MuJoCo step costs more
+    than the policy's forward pass)."""
     p, t = ctx.problem, ctx.teacher
     mpc = RecedingHorizonILQR(
         p.dynamics, p.cost, t.horizon, p.m, terminal_cost=p.terminal_cost, u_min=p.u_min,
@@ -282,13 +284,14 @@ def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[fl
     )  # fmt: skip
     times = []
     for who in ("teacher", "policy"):
-        x = x0.to(DTYPE)
+        x, total = x0.to(DTYPE), 0.0
         for step in range(cfg.timing_steps + 1):
-            if step == 1:
-                tic = time.perf_counter()
+            tic = time.perf_counter()
             u = mpc.act(x) if who == "teacher" else ctx.policy(x.view(1, -1))[0]
+            if step:
+                total += time.perf_counter() - tic
             x = p.dynamics(x.view(1, -1), p.clip(u).view(1, -1))[0]
-        times.append((time.perf_counter() - tic) / cfg.timing_steps)
+        times.append(total / cfg.timing_steps)
     return times[0], times[1]
 
 
