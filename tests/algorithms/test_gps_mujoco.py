@@ -117,3 +117,12 @@ def test_short_gps_run_on_the_double_pendulum_balances_where_doing_nothing_falls
     idle = env_returns(task, seeds, lambda x, rows: torch.zeros(x.shape[0], 1, dtype=D), 20)
     assert max(idle) < balanced  # with no force the poles fall within the 20 steps
     assert (res.run_dir / "iteration.csv").is_file()
+
+
+def test_a_mujoco_task_without_a_planning_cost_is_refused_before_the_run_starts(tmp_path):
+    from mbrl.algorithms.gps import run_gps
+    from mbrl.util.lifecycle import SetupError
+
+    with pytest.raises(SetupError, match="inverted-double-pendulum"):
+        run_gps(GPSConfig(task="reacher", run_root=str(tmp_path), progress=False))
+    assert not any(tmp_path.iterdir())
