@@ -53,6 +53,9 @@ class GPSConfig(RunSettings):
             conditions, labelled with the trajectories' local controllers ``u_t + K_t (x^π_t −
             x_t)`` (``K``: as ``noise_gains``), up to the first step where the correction
             exceeds the box's half-width.
+        sample_labels: with ``policy_samples``: ``local`` (only those pairs) or ``teacher``:
+            the policy's states past that step are labelled by the iLQR-MPC teacher (as
+            DAgger's, counted as teacher labels).
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
@@ -88,6 +91,7 @@ class GPSConfig(RunSettings):
     noise_copies: int = 2
     noise_du_frac: float | None = None
     policy_samples: bool = False
+    sample_labels: Literal["local", "teacher"] = "local"
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     sim_threads: int = 1
@@ -129,6 +133,10 @@ class GPSConfig(RunSettings):
             raise ValueError(f"noise_du_frac: expected None or a finite number > 0, got {du!r}")
         if not isinstance(self.policy_samples, bool):
             raise ValueError(f"policy_samples: expected true or false, got {self.policy_samples!r}")
+        if self.sample_labels not in ("local", "teacher"):
+            raise ValueError(
+                f"sample_labels: expected local or teacher, got {self.sample_labels!r}"
+            )
         if self.rho_growth < 1:
             raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
         if self.method not in METHODS:

@@ -160,9 +160,12 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     )  # fmt: skip
     kept = float("nan")
     if cfg.policy_samples:
-        on_policy = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
+        on_policy, rest = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
         kept = len(on_policy) / (B * T)
         data = data.concat(on_policy)
+        if cfg.sample_labels == "teacher" and rest.shape[0] > 0:
+            data = data.concat(_teacher_pairs(ctx, rest, loop.rho))
+            loop.labels += rest.shape[0]
     loss = _fit(ctx, data, noisy=True)
     viol = policy_violation(ctx.policy, tr.x, tr.u)
     loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
@@ -174,14 +177,27 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), lam_rms, du, clipped, kept)
 
 
+def _teacher_pairs(ctx: Context, X: Tensor, rho: float) -> PolicyData:
+    """The teacher's labels at states ``X (M, n)`` (one batched horizon-``H`` solve each,
+    warm-started with the policy's own actions held), weight ``ρ``, ``λ = 0``, with its gains."""
+    t, p = ctx.teacher, ctx.problem
+    with torch.no_grad():
+        warm = p.clip(ctx.policy(X).to(DTYPE)).unsqueeze(1).expand(-1, t.horizon, -1)
+    labels, K = label_states(p, t, X, warm.contiguous())
+    labels, K = labels.detach(), K.detach()
+    lam = torch.zeros_like(labels)
+    return PolicyData(X, labels, lam, torch.full((X.shape[0],), float(rho), dtype=DTYPE), K)
+
+
 def _policy_sample_pairs(
     p: ControlProblem, policy, x0: Tensor, x: Tensor, u: Tensor, K: Tensor, rho: float
-) -> PolicyData:
+) -> tuple[PolicyData, Tensor]:
     """The states the policy visits from the conditions ``x0 (B, n)``, labelled with the
     trajectories' local controllers ``clip(u_t + K_t (x^π_t − x_t))`` (``x (B, T+1, n)``,
     ``u (B, T, m)``, ``K (B, T, m, n)``), weight ``ρ``, ``λ = 0``. A rollout's pairs stop at
     its first step where ``‖K_t (x^π_t − x_t)‖`` exceeds the box's mean half-width: farther
-    out the local linear model is no label."""
+    out the local linear model is no label; those states are returned as well,
+    ``(M, n)``."""
     B, T, m = u.shape
     n = x.shape[-1]
     ro = policy_rollouts(p, policy, x0)
@@ -193,7 +209,8 @@ def _policy_sample_pairs(
     xs = ro.x[:, :T].reshape(B * T, n)[keep]
     lam = torch.zeros_like(target)
     rho_t = torch.full((xs.shape[0],), float(rho), dtype=DTYPE)
-    return PolicyData(xs, target, lam, rho_t, K.reshape(B * T, m, n)[keep])
+    rest = ro.x[:, :T].reshape(B * T, n)[~keep]
+    return PolicyData(xs, target, lam, rho_t, K.reshape(B * T, m, n)[keep]), rest
 
 
 def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:

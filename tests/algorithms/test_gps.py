@@ -215,8 +215,8 @@ def test_policy_sample_labels_are_the_teachers_replanned_actions_on_a_linear_sys
     u0 = torch.zeros(2, 20, 1, dtype=D)
     tr = trajectory_step(problem, policy, x0, u0, torch.zeros_like(u0), 0.0, max_iter=5)
     K = task_gains(problem, tr.x, tr.u)
-    pairs = _policy_sample_pairs(problem, policy, x0, tr.x, tr.u, K, 0.5)
-    assert len(pairs) == 40  # an unbounded box keeps every step
+    pairs, rest = _policy_sample_pairs(problem, policy, x0, tr.x, tr.u, K, 0.5)
+    assert len(pairs) == 40 and rest.shape == (0, 2)  # an unbounded box keeps every step
     xpi = policy_rollouts(problem, policy, x0).x
     torch.testing.assert_close(pairs.x, xpi[:, :20].reshape(40, 2))
     assert float((pairs.x - tr.x[:, :20].reshape(40, 2)).abs().max()) > 0.1  # off the trajectory
@@ -318,3 +318,13 @@ def test_mean_action_is_the_deterministic_action_of_sacs_actor():
     assert u.dtype == D and u.shape == (5, 1) and bool((u.abs() <= 2).all())
     with pytest.raises(ValueError, match="x: expected shape"):
         policy(torch.zeros(5, 3, dtype=D))
+
+
+def test_gps_with_teacher_labels_past_the_local_region_counts_them():
+    ctx = _context("gps", horizon=10, policy_samples=True, sample_labels="teacher")
+    loop = LoopState()
+    out = run_iteration(ctx, loop, 0)
+    # the 20 teacher-rollout labels that seed the trajectories, plus one per rejected state
+    rejected = round((1.0 - out.policy_samples) * 20)
+    assert loop.labels == 20 + rejected
+    assert 0.0 <= out.policy_samples <= 1.0 and np.isfinite(out.fit_loss)
