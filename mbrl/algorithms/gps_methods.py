@@ -5,7 +5,9 @@ fits the policy (:func:`~mbrl.algorithms.gps_policy.fit_policy`):
 
 * ``gps`` — the augmented-Lagrangian trajectory step from the same ``N`` conditions (warm
   started from the teacher's rollouts at iteration 0), the policy step on its pairs (with
-  ``λ``, ``ρ`` and optional noisy copies), the dual step, ``ρ`` grows;
+  ``λ``, ``ρ``, optional noisy copies and optional on-policy pairs: the policy's own states
+  labelled by the trajectories' local controllers, or past their region by the teacher), the
+  dual step, ``ρ`` grows;
 * ``bc`` / ``bc_noise`` — iLQR-MPC teacher rollouts from ``N`` new conditions, aggregated
   (``bc_noise`` adds ``x + ε → u + Kε`` copies with the teacher's gains);
 * ``dagger`` — iteration 0 as ``bc``; then the learner acts from ``N`` new conditions and the
