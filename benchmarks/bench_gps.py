@@ -6,6 +6,7 @@ horizon and iterations (warm-started; its cold first solve is left out), the pol
 pass of the MLP. Prints the median and mean seconds per action and their ratio.
 
     python benchmarks/bench_gps.py runs/gps-gps-pendulum-swingup-20261202-224842 --steps 100
+    python benchmarks/bench_gps.py runs/gps-gps-inverted-double-pendulum-... --steps 50   # MuJoCo
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from control import RecedingHorizonILQR
 from envs import get_task
 from mbrl.algorithms.gps import load_policy
 from mbrl.algorithms.gps_config import EVAL_SEED_BASE, GPSConfig
+from mbrl.algorithms.gps_mujoco import mujoco_problem, mujoco_start_states
 from mbrl.algorithms.gps_problem import problem_from_task, start_states
 from mbrl.util.config import load_config
 
@@ -46,12 +48,17 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = load_config(GPSConfig, f"{args.run_dir}/config.yaml")
     task = get_task(cfg.task)
-    problem = problem_from_task(task, cfg.horizon)
-    x0 = start_states(task, [EVAL_SEED_BASE + args.start])[0]
+    if task.is_analytic:
+        problem, states = problem_from_task(task, cfg.horizon), start_states
+    else:  # a MuJoCo task: the true simulator, its state [qpos, qvel]
+        problem, states = mujoco_problem(task, cfg.horizon, cfg.sim_threads), mujoco_start_states
+    x0 = states(task, [EVAL_SEED_BASE + args.start])[0]
     policy = load_policy(args.run_dir)
     mpc = RecedingHorizonILQR(
-        problem.dynamics, problem.cost, cfg.teacher_horizon, problem.m, u_min=problem.u_min,
-        u_max=problem.u_max, iters_per_step=cfg.teacher_iters, first_iters=cfg.teacher_first_iters,
+        problem.dynamics, problem.cost, cfg.teacher_horizon, problem.m,
+        terminal_cost=problem.terminal_cost, u_min=problem.u_min, u_max=problem.u_max,
+        iters_per_step=cfg.teacher_iters, first_iters=cfg.teacher_first_iters,
+        **problem.solver_options(),
     )  # fmt: skip
 
     def policy_act(x: torch.Tensor) -> torch.Tensor:

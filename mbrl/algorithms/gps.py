@@ -22,6 +22,7 @@ policy's return and of the violation); ``run_gps(cfg, resume=run_dir)`` continue
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +32,16 @@ import torch
 from control import RecedingHorizonILQR
 from mbrl.algorithms.gps_config import EVAL_SEED_BASE, GPSConfig, GPSResult, load_gps_config
 from mbrl.algorithms.gps_methods import Context, LoopState, Outcome, run_iteration
+from mbrl.algorithms.gps_mujoco import (
+    env_returns,
+    mpc_controller,
+    mujoco_problem,
+    mujoco_start_states,
+)
 from mbrl.algorithms.gps_policy import DistilledPolicy
 from mbrl.algorithms.gps_problem import (
     DTYPE,
+    ControlProblem,
     TeacherSettings,
     mpc_rollouts,
     policy_rollouts,
@@ -77,14 +85,14 @@ def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
     when a setting, the task, the device or the run root is unusable."""
     if not isinstance(cfg, GPSConfig):
         raise TypeError(f"cfg: expected a GPSConfig, got {type(cfg).__name__}")
-    ctx, eval_x0 = _build(cfg)
+    ctx, evaluation = _build(cfg)
     task_name = cfg.task
     run, restored = open_run(cfg, "gps", cfg.run_name or f"gps-{cfg.method}-{task_name}", resume)
     try:
         prog, loop = _Progress(), LoopState()
         if restored is not None:
             prog, loop = _restore(ctx, restored)
-        return _loop(cfg, ctx, run, prog, loop, eval_x0)
+        return _loop(cfg, ctx, run, prog, loop, evaluation)
     finally:
         run.close()
 
@@ -105,7 +113,38 @@ def load_policy(run_dir: str | Path) -> torch.nn.Module:
     return ctx.policy.eval()
 
 
-def _build(cfg: GPSConfig) -> tuple[Context, torch.Tensor]:
+@dataclass(frozen=True)
+class _Evaluation:
+    """The held-out evaluation: start states ``x0 (E, n)`` and the returns on them of a
+    policy acting alone and of the iLQR-MPC teacher (for a MuJoCo task, the environment's
+    own returns, :func:`~mbrl.algorithms.gps_mujoco.env_returns`)."""
+
+    x0: torch.Tensor
+    policy_returns: Callable[[torch.nn.Module], list[float]]
+    teacher_returns: Callable[[], list[float]]
+
+
+def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int) -> _Evaluation:
+    seeds = [EVAL_SEED_BASE + i for i in range(E)]
+    if task.is_analytic:
+        x0 = start_states(task, seeds)
+        return _Evaluation(
+            x0,
+            lambda pi: (-policy_rollouts(problem, pi, x0).cost).tolist(),
+            lambda: (-mpc_rollouts(problem, teacher, x0).cost).tolist(),
+        )
+
+    def policy_returns(pi: torch.nn.Module) -> list[float]:
+        with torch.no_grad():
+            return env_returns(task, seeds, lambda x, rows: pi(x), problem.horizon)
+
+    def teacher_returns() -> list[float]:
+        return env_returns(task, seeds, mpc_controller(problem, teacher, E), problem.horizon)
+
+    return _Evaluation(mujoco_start_states(task, seeds), policy_returns, teacher_returns)
+
+
+def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
     """Everything a run needs, checked before its run directory exists."""
     with setup_errors():
         cfg.__post_init__()
@@ -119,11 +158,16 @@ def _build(cfg: GPSConfig) -> tuple[Context, torch.Tensor]:
             raise ValueError(f"device: guided policy search runs on the CPU, got {cfg.device!r}")
         task = get_task(cfg.task)
         check_run_root(cfg.run_root)
-        problem = problem_from_task(task, cfg.horizon)
+        if task.is_analytic:
+            problem, states = problem_from_task(task, cfg.horizon), start_states
+            n, features = task.obs_dim, task.obs_preprocess_fn
+        else:
+            problem = mujoco_problem(task, cfg.horizon, nthread=cfg.sim_threads)
+            states, n, features = mujoco_start_states, int(problem.dynamics.nx), None
         _, gen = seed_everything(cfg.seed)
         policy = DistilledPolicy(
-            task.obs_dim, task.act_dim, task.action_low, task.action_high,
-            features=task.obs_preprocess_fn, hidden=cfg.hidden, num_layers=cfg.num_layers,
+            n, task.act_dim, task.action_low, task.action_high,
+            features=features, hidden=cfg.hidden, num_layers=cfg.num_layers,
             activation=cfg.activation, generator=gen,
         )  # fmt: skip
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
@@ -131,20 +175,24 @@ def _build(cfg: GPSConfig) -> tuple[Context, torch.Tensor]:
     N = cfg.num_conditions
 
     def conditions(k: int) -> torch.Tensor:
-        return start_states(task, [1000 * cfg.seed + k * N + i for i in range(N)])
+        return states(task, [1000 * cfg.seed + k * N + i for i in range(N)])
 
     ctx = Context(cfg, problem, teacher, policy, optimizer, gen, conditions)
-    eval_x0 = start_states(task, [EVAL_SEED_BASE + i for i in range(cfg.eval_episodes)])
-    return ctx, eval_x0
+    return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes)
 
 
 def _loop(
-    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, loop: LoopState, eval_x0
+    cfg: GPSConfig,
+    ctx: Context,
+    run: RunDir,
+    prog: _Progress,
+    loop: LoopState,
+    evaluation: _Evaluation,
 ) -> GPSResult:
     start = time.perf_counter() - prog.wall_time
     ckpt = Checkpointer(run.checkpoint_dir, kind="gps", keep=cfg.keep_checkpoints)
     if not prog.teacher_returns:
-        prog.teacher_returns = (-mpc_rollouts(ctx.problem, ctx.teacher, eval_x0).cost).tolist()
+        prog.teacher_returns = evaluation.teacher_returns()
         run.logger.log({"teacher_return": float(np.mean(prog.teacher_returns))}, 0, "teacher")
     done = len(prog.policy_returns)
     name = f"{cfg.method} {cfg.task}"
@@ -153,7 +201,7 @@ def _loop(
             if prog.converged:
                 break
             out = run_iteration(ctx, loop, k)
-            _record(cfg, ctx, run, prog, loop, out, eval_x0)
+            _record(cfg, ctx, run, prog, loop, out, evaluation)
             bar.update(1)
             bar.write(
                 f"iteration {k + 1}/{cfg.iterations}: policy return {prog.policy_returns[-1]:.2f} "
@@ -162,7 +210,7 @@ def _loop(
             prog.wall_time = time.perf_counter() - start
             if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.iterations or prog.converged:
                 _checkpoint(ctx, run, ckpt, prog, loop)
-    return _finish(cfg, ctx, run, prog, eval_x0)
+    return _finish(cfg, ctx, run, prog, evaluation.x0)
 
 
 def _record(
@@ -172,10 +220,10 @@ def _record(
     prog: _Progress,
     loop: LoopState,
     out: Outcome,
-    eval_x0: torch.Tensor,
+    evaluation: _Evaluation,
 ) -> None:
     """Evaluate the policy alone on the held-out starts and log the iteration."""
-    returns = (-policy_rollouts(ctx.problem, ctx.policy, eval_x0).cost).tolist()
+    returns = evaluation.policy_returns(ctx.policy)
     prog.policy_returns.append(float(np.mean(returns)))
     prog.final_returns = returns
     prog.violations.append(out.violation)
@@ -191,6 +239,10 @@ def _record(
         "violation_before": out.violation_before,
         "fit_loss": out.fit_loss,
         "traj_cost": out.traj_cost,
+        "lam_rms": out.lam_rms,
+        "noise_du_rms": out.noise_du_rms,
+        "noise_clipped": out.noise_clipped,
+        "policy_samples": out.policy_samples,
         "teacher_labels": loop.labels,
         "rho": loop.rho,
     }
@@ -222,21 +274,24 @@ def _restore(ctx: Context, restored: Restored) -> tuple[_Progress, LoopState]:
 def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[float, float]:
     """Seconds per action of the teacher (receding-horizon iLQR, warm-started) and of the
     policy, one state at a time, along ``cfg.timing_steps`` steps of each from ``x0 (n,)``
-    (after one untimed first action: the teacher's cold first solve is left out)."""
+    (after one untimed first action: the teacher's cold first solve is left out). Only the
+    actions are timed, not the steps of the dynamics between them (a MuJoCo step costs more
+    than the policy's forward pass)."""
     p, t = ctx.problem, ctx.teacher
     mpc = RecedingHorizonILQR(
-        p.dynamics, p.cost, t.horizon, p.m, u_min=p.u_min, u_max=p.u_max,
-        iters_per_step=t.iters, first_iters=t.first_iters,
+        p.dynamics, p.cost, t.horizon, p.m, terminal_cost=p.terminal_cost, u_min=p.u_min,
+        u_max=p.u_max, iters_per_step=t.iters, first_iters=t.first_iters, **p.solver_options(),
     )  # fmt: skip
     times = []
     for who in ("teacher", "policy"):
-        x = x0.to(DTYPE)
+        x, total = x0.to(DTYPE), 0.0
         for step in range(cfg.timing_steps + 1):
-            if step == 1:
-                tic = time.perf_counter()
+            tic = time.perf_counter()
             u = mpc.act(x) if who == "teacher" else ctx.policy(x.view(1, -1))[0]
+            if step:
+                total += time.perf_counter() - tic
             x = p.dynamics(x.view(1, -1), p.clip(u).view(1, -1))[0]
-        times.append((time.perf_counter() - tic) / cfg.timing_steps)
+        times.append(total / cfg.timing_steps)
     return times[0], times[1]
 
 

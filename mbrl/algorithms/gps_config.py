@@ -45,10 +45,22 @@ class GPSConfig(RunSettings):
         hidden, num_layers, activation: the policy MLP. lr: Adam's step size.
         epochs, batch_size: SGD of each policy step.
         noise_std, noise_copies: noisy ``x + ε → u + Kε`` copies (gps and bc_noise only).
+        noise_du_frac: ``None`` (a fixed ``noise_std``), or ``c``: each pair's noise is
+            ``min(noise_std, c h / ‖K‖_F)`` (``h``: the control box's mean half-width), so the
+            RMS target change ``‖Kε‖`` stays within ``c h`` (see
+            :class:`~mbrl.algorithms.gps_policy.FitSettings`).
+        policy_samples: gps: also fit the states the policy itself visits from the
+            conditions, labelled with the trajectories' local controllers ``u_t + K_t (x^π_t −
+            x_t)`` (``K``: as ``noise_gains``), up to the first step where the correction
+            exceeds the box's half-width.
+        sample_labels: with ``policy_samples``: ``local`` (only those pairs) or ``teacher``:
+            the policy's states past that step are labelled by the iLQR-MPC teacher (as
+            DAgger's, counted as teacher labels).
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
         plato_weight: PLATO's ``λ`` of ``λ ‖u − π(x)‖²`` in the acting teacher's cost.
+        sim_threads: threads of the MuJoCo simulator's batched steps (MuJoCo tasks only).
         timing_steps: steps of the single-state timing of teacher and policy at the end.
         checkpoint_every: checkpoint every ``N`` iterations (and after the last).
     """
@@ -77,8 +89,12 @@ class GPSConfig(RunSettings):
     batch_size: int = 256
     noise_std: float = 0.1
     noise_copies: int = 2
+    noise_du_frac: float | None = None
+    policy_samples: bool = False
+    sample_labels: Literal["local", "teacher"] = "local"
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
+    sim_threads: int = 1
     timing_steps: int = 50
     checkpoint_every: int = 1
 
@@ -87,7 +103,8 @@ class GPSConfig(RunSettings):
         low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
         low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
         low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
-        require_ints(self, low | dict(timing_steps=1, checkpoint_every=1), optional=("horizon",))
+        low |= dict(sim_threads=1, timing_steps=1, checkpoint_every=1)
+        require_ints(self, low, optional=("horizon",))
         if self.num_conditions > 1000:
             raise ValueError(f"num_conditions: expected <= 1000, got {self.num_conditions}")
         if self.seed >= 10_000:
@@ -106,6 +123,20 @@ class GPSConfig(RunSettings):
         for name in nonneg:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)}")
+        du = self.noise_du_frac
+        if du is not None and (
+            isinstance(du, bool)
+            or not isinstance(du, int | float)
+            or not math.isfinite(du)
+            or du <= 0
+        ):
+            raise ValueError(f"noise_du_frac: expected None or a finite number > 0, got {du!r}")
+        if not isinstance(self.policy_samples, bool):
+            raise ValueError(f"policy_samples: expected true or false, got {self.policy_samples!r}")
+        if self.sample_labels not in ("local", "teacher"):
+            raise ValueError(
+                f"sample_labels: expected local or teacher, got {self.sample_labels!r}"
+            )
         if self.rho_growth < 1:
             raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
         if self.method not in METHODS:

@@ -5,7 +5,9 @@ fits the policy (:func:`~mbrl.algorithms.gps_policy.fit_policy`):
 
 * ``gps`` — the augmented-Lagrangian trajectory step from the same ``N`` conditions (warm
   started from the teacher's rollouts at iteration 0), the policy step on its pairs (with
-  ``λ``, ``ρ`` and optional noisy copies), the dual step, ``ρ`` grows;
+  ``λ``, ``ρ``, optional noisy copies and optional on-policy pairs: the policy's own states
+  labelled by the trajectories' local controllers, or past their region by the teacher), the
+  dual step, ``ρ`` grows;
 * ``bc`` / ``bc_noise`` — iLQR-MPC teacher rollouts from ``N`` new conditions, aggregated
   (``bc_noise`` adds ``x + ε → u + Kε`` copies with the teacher's gains);
 * ``dagger`` — iteration 0 as ``bc``; then the learner acts from ``N`` new conditions and the
@@ -24,7 +26,7 @@ from typing import Any
 
 import torch
 
-from mbrl.algorithms.gps_policy import FitSettings, PolicyData, fit_policy
+from mbrl.algorithms.gps_policy import FitSettings, PolicyData, fit_policy, noise_scales
 from mbrl.algorithms.gps_problem import (
     DTYPE,
     ControlProblem,
@@ -84,12 +86,20 @@ class LoopState:
 @dataclass(frozen=True)
 class Outcome:
     """One iteration: RMS ``‖π(x) − u‖`` on its new pairs before and after the policy step,
-    the fit loss, and the mean task cost of its trajectories."""
+    the fit loss, and the mean task cost of its trajectories; for gps also the RMS of the
+    multipliers ``λ`` (after the dual step) and, for one draw of the noisy copies' ``ε``, the
+    RMS of ``Kε`` and the fraction of targets ``u + Kε`` outside the control box, and the
+    on-policy pairs added (``policy_samples``, as a fraction of ``N · T``); NaN where not
+    applicable."""
 
     violation_before: float
     violation: float
     fit_loss: float
     traj_cost: float
+    lam_rms: float = float("nan")
+    noise_du_rms: float = float("nan")
+    noise_clipped: float = float("nan")
+    policy_samples: float = float("nan")
 
 
 def _rms(v: Tensor) -> float:
@@ -98,7 +108,8 @@ def _rms(v: Tensor) -> float:
 
 def _fit(ctx: Context, data: PolicyData, noisy: bool) -> float:
     c = ctx.cfg
-    fit = FitSettings(c.epochs, c.batch_size, c.noise_std if noisy else 0.0, c.noise_copies)
+    std = c.noise_std if noisy else 0.0
+    fit = FitSettings(c.epochs, c.batch_size, std, c.noise_copies, c.noise_du_frac)
     p = ctx.problem
     return fit_policy(ctx.policy, ctx.optimizer, data, fit, ctx.generator, p.u_min, p.u_max)
 
@@ -110,6 +121,23 @@ def _pairs(x: Tensor, u: Tensor, K: Tensor | None) -> PolicyData:
     return PolicyData.imitation(
         x[:, :T].reshape(B * T, n), u.reshape(B * T, m), None if K is None else K.reshape(-1, m, n)
     )
+
+
+def _noise_stats(
+    p: ControlProblem, u: Tensor, K: Tensor, std: float, du_frac: float | None, k: int
+) -> tuple[float, float]:
+    """RMS of ``Kε`` and the fraction of ``u + Kε`` outside the box, for one draw of the
+    noisy copies' ``ε`` (:func:`~mbrl.algorithms.gps_policy.noise_scales`) from a generator of
+    its own (seeded by ``k``: the run's stream is untouched). ``u (P, m)``, ``K (P, m, n)``."""
+    if std <= 0:
+        return float("nan"), float("nan")
+    g = torch.Generator().manual_seed(k)
+    half = float((p.u_max - p.u_min).mean()) / 2.0
+    sigma = noise_scales(K, std, du_frac, half).unsqueeze(-1)
+    eps = sigma * torch.randn(K.shape[0], K.shape[2], generator=g, dtype=DTYPE)
+    du = (K @ eps.unsqueeze(-1)).squeeze(-1)
+    outside = ((u + du > p.u_max) | (u + du < p.u_min)).to(DTYPE).mean()
+    return _rms(du), float(outside)
 
 
 def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
@@ -132,12 +160,59 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
         tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
         K.reshape(B * T, m, n),
     )  # fmt: skip
+    kept = float("nan")
+    if cfg.policy_samples:
+        on_policy, rest = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
+        kept = len(on_policy) / (B * T)
+        data = data.concat(on_policy)
+        if cfg.sample_labels == "teacher" and rest.shape[0] > 0:
+            data = data.concat(_teacher_pairs(ctx, rest, loop.rho))
+            loop.labels += rest.shape[0]
     loss = _fit(ctx, data, noisy=True)
     viol = policy_violation(ctx.policy, tr.x, tr.u)
     loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
     loop.u = tr.u
     loop.rho = min(loop.rho * cfg.rho_growth, cfg.rho_max)
-    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()))
+    std = cfg.noise_std if cfg.noise_copies > 0 else 0.0
+    du, clipped = _noise_stats(p, data.u, data.K, std, cfg.noise_du_frac, k)
+    lam_rms = _rms(loop.lam)
+    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), lam_rms, du, clipped, kept)
+
+
+def _teacher_pairs(ctx: Context, X: Tensor, rho: float) -> PolicyData:
+    """The teacher's labels at states ``X (M, n)`` (one batched horizon-``H`` solve each,
+    warm-started with the policy's own actions held), weight ``ρ``, ``λ = 0``, with its gains."""
+    t, p = ctx.teacher, ctx.problem
+    with torch.no_grad():
+        warm = p.clip(ctx.policy(X).to(DTYPE)).unsqueeze(1).expand(-1, t.horizon, -1)
+    labels, K = label_states(p, t, X, warm.contiguous())
+    labels, K = labels.detach(), K.detach()
+    lam = torch.zeros_like(labels)
+    return PolicyData(X, labels, lam, torch.full((X.shape[0],), float(rho), dtype=DTYPE), K)
+
+
+def _policy_sample_pairs(
+    p: ControlProblem, policy, x0: Tensor, x: Tensor, u: Tensor, K: Tensor, rho: float
+) -> tuple[PolicyData, Tensor]:
+    """The states the policy visits from the conditions ``x0 (B, n)``, labelled with the
+    trajectories' local controllers ``clip(u_t + K_t (x^π_t − x_t))`` (``x (B, T+1, n)``,
+    ``u (B, T, m)``, ``K (B, T, m, n)``), weight ``ρ``, ``λ = 0``. A rollout's pairs stop at
+    its first step where ``‖K_t (x^π_t − x_t)‖`` exceeds the box's mean half-width: farther
+    out the local linear model is no label; those states are returned as well,
+    ``(M, n)``."""
+    B, T, m = u.shape
+    n = x.shape[-1]
+    ro = policy_rollouts(p, policy, x0)
+    du = (K @ (ro.x[:, :T] - x[:, :T]).unsqueeze(-1)).squeeze(-1)  # (B, T, m)
+    half = float((p.u_max - p.u_min).mean()) / 2.0
+    near = du.norm(dim=-1) <= half
+    keep = near.to(torch.int64).cumprod(1).bool().reshape(B * T)
+    target = p.clip(u + du).reshape(B * T, m)[keep]
+    xs = ro.x[:, :T].reshape(B * T, n)[keep]
+    lam = torch.zeros_like(target)
+    rho_t = torch.full((xs.shape[0],), float(rho), dtype=DTYPE)
+    rest = ro.x[:, :T].reshape(B * T, n)[~keep]
+    return PolicyData(xs, target, lam, rho_t, K.reshape(B * T, m, n)[keep]), rest
 
 
 def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:

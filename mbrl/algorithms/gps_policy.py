@@ -29,7 +29,14 @@ from mbrl.algorithms.gps_problem import DTYPE
 
 Tensor = torch.Tensor
 
-__all__ = ["DistilledPolicy", "FitSettings", "PolicyData", "fit_policy", "noisy_pairs"]
+__all__ = [
+    "DistilledPolicy",
+    "FitSettings",
+    "PolicyData",
+    "fit_policy",
+    "noise_scales",
+    "noisy_pairs",
+]
 
 
 class DistilledPolicy(nn.Module):
@@ -139,12 +146,28 @@ class FitSettings:
         epochs: passes over the data per policy step. batch_size: pairs per Adam step.
         noise_std: ``σ`` of the state noise ``ε`` of the noisy copies (state units).
         noise_copies: noisy copies of every pair per epoch (0: clean pairs only).
+        noise_du_frac: ``None``, or ``c > 0``: pair ``j``'s noise is ``σ_j = min(σ, c h /
+            ‖K_j‖_F)`` (``h`` the mean half-width of the control box), so the RMS target
+            perturbation ``E‖K_j ε‖² = σ_j² ‖K_j‖_F²`` stays within ``(c h)²``: ``u + Kε`` is the
+            teacher's action only where its local linear model holds, and with stiff gains a
+            fixed ``σ`` pushes most targets against the box.
     """
 
     epochs: int = 50
     batch_size: int = 256
     noise_std: float = 0.0
     noise_copies: int = 0
+    noise_du_frac: float | None = None
+
+
+def noise_scales(K: Tensor, std: float, du_frac: float | None, half_width: float) -> Tensor:
+    """Per-pair noise ``σ_j (N,)`` of :class:`FitSettings` for gains ``K (N, m, n)``:
+    ``std``, capped at ``du_frac · half_width / ‖K_j‖_F`` when ``du_frac`` is given."""
+    sigma = torch.full((K.shape[0],), float(std), dtype=K.dtype)
+    if du_frac is None:
+        return sigma
+    norm = torch.linalg.matrix_norm(K).clamp_min(1e-12)
+    return torch.minimum(sigma, du_frac * half_width / norm)
 
 
 def noisy_pairs(
@@ -177,8 +200,10 @@ def _epoch_data(
     """The clean pairs and this epoch's noisy copies: ``x, u, λ, ρ``."""
     xs, us, lams, rhos = [data.x], [data.u], [data.lam], [data.rho]
     if data.K is not None and fit.noise_copies > 0 and fit.noise_std > 0:
+        half = float((u_max - u_min).mean()) / 2.0
+        sigma = noise_scales(data.K, fit.noise_std, fit.noise_du_frac, half).unsqueeze(-1)
         for _ in range(fit.noise_copies):
-            eps = fit.noise_std * torch.randn(data.x.shape, generator=gen, dtype=DTYPE)
+            eps = sigma * torch.randn(data.x.shape, generator=gen, dtype=DTYPE)
             xn, un = noisy_pairs(data.x, data.u, data.K, eps, u_min, u_max)
             xs.append(xn)
             us.append(un)

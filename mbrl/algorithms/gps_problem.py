@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from control import ilqr
+from control.derivatives import linearize_dynamics
 
 Tensor = torch.Tensor
 DTYPE = torch.float64
@@ -37,6 +38,7 @@ __all__ = [
     "mpc_rollouts",
     "policy_rollouts",
     "problem_from_task",
+    "solve",
     "start_states",
 ]
 
@@ -51,6 +53,11 @@ class ControlProblem:
         u_min, u_max: ``(m,)`` float64 control bounds.
         horizon: ``T``, steps of a trajectory (and of an evaluation episode).
         terminal_cost: ``(N, n) -> (N,)`` or ``None``.
+        jacobians: ``(x (N, n), u (N, m)) -> (f_x (N, n, n), f_u (N, n, m))`` for dynamics
+            that autodiff cannot differentiate (e.g. :class:`control.mujoco_model.
+            MuJoCoDynamics`'s ``jacobians``); ``None``: autodiff through ``dynamics``.
+        alphas: iLQR line-search step sizes (``None``: :func:`control.ilqr`'s default); fewer
+            steps mean fewer batched rollouts per iteration, which matters for a simulator.
     """
 
     dynamics: Callable[[Tensor, Tensor], Tensor]
@@ -59,6 +66,8 @@ class ControlProblem:
     u_max: Tensor
     horizon: int
     terminal_cost: Callable[[Tensor], Tensor] | None = None
+    jacobians: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    alphas: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.u_min.shape != self.u_max.shape or self.u_min.dim() != 1:
@@ -73,6 +82,23 @@ class ControlProblem:
     def m(self) -> int:
         """Control size."""
         return int(self.u_min.shape[0])
+
+    def linearize(self, x: Tensor, u: Tensor) -> Tensor:
+        """``[f_x, f_u] (N, n, n + m)`` at ``x (N, n)``, ``u (N, m)``: ``jacobians`` when given,
+        else autodiff."""
+        if self.jacobians is None:
+            return linearize_dynamics(self.dynamics, x, u, "autodiff")
+        return linearize_dynamics(self.dynamics, x, u, "analytic", jacobians=self.jacobians)
+
+    def solver_options(self) -> dict:
+        """Keyword arguments of :func:`control.ilqr` for this problem's dynamics derivatives
+        and line search (empty for autodiff and the default step sizes)."""
+        kw: dict = {}
+        if self.jacobians is not None:
+            kw = dict(derivatives="analytic", jacobians={"dynamics": self.jacobians})
+        if self.alphas is not None:
+            kw["alphas"] = self.alphas
+        return kw
 
     def clip(self, u: Tensor) -> Tensor:
         """``u (..., m)`` clipped to the box."""
@@ -162,13 +188,15 @@ class TeacherSettings:
     first_iters: int = 30
 
 
-def _solve(
+def solve(
     problem: ControlProblem,
     cost: Callable[[Tensor, Tensor], Tensor],
     X: Tensor,
     U: Tensor,
     iters: int,
 ):
+    """One batched :func:`control.ilqr` solve of ``cost`` (plus the problem's terminal cost)
+    from states ``X (B, n)``, warm start ``U (B, H, m)``, ``iters`` iterations."""
     return ilqr(
         problem.dynamics,
         cost,
@@ -179,6 +207,7 @@ def _solve(
         u_max=problem.u_max,
         max_iter=iters,
         dtype=DTYPE,
+        **problem.solver_options(),
     )
 
 
@@ -206,7 +235,7 @@ def mpc_rollouts(
     plan = torch.zeros(B, teacher.horizon, problem.m, dtype=DTYPE)
     xs, us, Ks = [X], [], []
     for t in range(problem.horizon):
-        res = _solve(problem, cost, X, plan, teacher.first_iters if t == 0 else teacher.iters)
+        res = solve(problem, cost, X, plan, teacher.first_iters if t == 0 else teacher.iters)
         U = res.u[:, 0]
         Ks.append(res.K[:, 0])
         X = problem.dynamics(X, U).detach()
@@ -234,7 +263,7 @@ def label_states(
         raise ValueError(
             f"warm: expected shape {(M, teacher.horizon, problem.m)}, got {tuple(warm.shape)}"
         )
-    res = _solve(problem, problem.cost, X.to(DTYPE), warm.to(DTYPE), teacher.first_iters)
+    res = solve(problem, problem.cost, X.to(DTYPE), warm.to(DTYPE), teacher.first_iters)
     return res.u[:, 0], res.K[:, 0]
 
 

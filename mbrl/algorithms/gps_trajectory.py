@@ -30,7 +30,6 @@ import torch
 from control import ilqr
 from control.derivatives import (
     cost_derivatives,
-    linearize_dynamics,
     terminal_cost_derivatives,
 )
 from control.riccati import backward_pass
@@ -118,9 +117,16 @@ class _Augmented:
         return lambda xa: tc(xa[:, : self.n])
 
     def dynamics_jacobians(self, xa: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-        F = linearize_dynamics(self.dynamics, xa, u, "autodiff")
-        d = xa.shape[1]
-        return F[..., :d], F[..., d:]
+        """``(f̃_x (N, n+2, n+2), f̃_u (N, n+2, m))``: the problem's Jacobians on ``x``, the
+        identity on the index coordinates (they do not depend on ``x`` or ``u``)."""
+        N, d = xa.shape
+        F = self.problem.linearize(xa[:, : self.n], u)
+        A = torch.zeros(N, d, d, dtype=F.dtype, device=F.device)
+        A[:, : self.n, : self.n] = F[..., : self.n]
+        A[:, self.n :, self.n :] = torch.eye(d - self.n, dtype=F.dtype, device=F.device)
+        Bu = torch.zeros(N, d, u.shape[1], dtype=F.dtype, device=F.device)
+        Bu[:, : self.n] = F[..., self.n :]
+        return A, Bu
 
     def cost_gauss_newton(self, xa: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
         """Gradient ``(N, d+m)`` and Gauss–Newton Hessian of the augmented cost."""
@@ -183,12 +189,12 @@ def trajectory_step(
         raise ValueError(f"rho: expected finite values >= 0, got {rho}")
     aug = _Augmented(problem, policy, lam, rho_t, n)
     index = torch.stack([torch.arange(B, dtype=DTYPE), torch.zeros(B, dtype=DTYPE)], 1)
-    kw: dict = {}
+    jac: dict = {"dynamics": aug.dynamics_jacobians}
     if hessian == "gauss_newton":
-        kw = dict(
-            derivatives="analytic",
-            jacobians={"dynamics": aug.dynamics_jacobians, "cost": aug.cost_gauss_newton},
-        )
+        jac["cost"] = aug.cost_gauss_newton
+    kw: dict = dict(derivatives="analytic", jacobians=jac)
+    if problem.alphas is not None:
+        kw["alphas"] = problem.alphas
     res = ilqr(
         aug.dynamics,
         aug.cost,
@@ -249,7 +255,7 @@ def task_gains(
     B, T, m = u.shape
     n = x.shape[-1]
     xf, uf = x[:, :T].reshape(B * T, n).to(DTYPE), u.reshape(B * T, m).to(DTYPE)
-    F = linearize_dynamics(problem.dynamics, xf, uf, "autodiff").view(B, T, n, n + m)
+    F = problem.linearize(xf, uf).view(B, T, n, n + m)
     c, C = cost_derivatives(problem.cost, xf, uf, "autodiff")
     if problem.terminal_cost is not None:
         vT, VT = terminal_cost_derivatives(problem.terminal_cost, x[:, T].to(DTYPE), "autodiff")

@@ -17,6 +17,7 @@ from mbrl.algorithms.gps_policy import (
     DistilledPolicy,
     FitSettings,
     PolicyData,
+    _epoch_data,
     fit_policy,
     noisy_pairs,
 )
@@ -178,6 +179,54 @@ def test_noisy_targets_are_the_teachers_closed_loop_actions_on_a_linear_system()
         noisy_pairs(tr.x[:, 0], tr.u[:, 0], tr.K[:, 0], torch.zeros(2, 3, dtype=D))
 
 
+def test_capped_noise_keeps_the_target_perturbation_within_the_fraction_of_the_box():
+    """``noise_du_frac = c``: the empirical RMS of ``Kε`` over the noisy copies is ``σ‖K‖_F``
+    for soft gains and ``c h`` for stiff ones (``h`` the box's half-width); ``None``: ``σ‖K‖_F``
+    for all."""
+    P, n, copies = 4, 3, 4000
+    g = torch.Generator().manual_seed(5)
+    K = torch.randn(P, 1, n, generator=g, dtype=D)
+    norms = torch.tensor([0.5, 2.0, 40.0, 400.0], dtype=D)
+    K = K / torch.linalg.matrix_norm(K).view(P, 1, 1) * norms.view(P, 1, 1)
+    x, u = torch.randn(P, n, generator=g, dtype=D), torch.zeros(P, 1, dtype=D)
+    data = PolicyData(x, u, torch.zeros(P, 1, dtype=D), torch.ones(P, dtype=D), K)
+    lo, hi = torch.tensor([-10.0], dtype=D), torch.tensor([10.0], dtype=D)  # h = 10
+    for frac, expected in ((0.25, [0.05, 0.2, 2.5, 2.5]), (None, [0.05, 0.2, 4.0, 40.0])):
+        fit = FitSettings(noise_std=0.1, noise_copies=copies, noise_du_frac=frac)
+        xs, _, _, _ = _epoch_data(data, fit, g, lo, hi)
+        eps = (xs[P:] - x.repeat(copies, 1)).view(copies, P, n, 1)
+        du = (K.unsqueeze(0) @ eps).squeeze(-1).squeeze(-1)  # (copies, P)
+        rms = du.square().mean(0).sqrt()
+        torch.testing.assert_close(rms, torch.tensor(expected, dtype=D), rtol=0.06, atol=0)
+    with pytest.raises(ValueError, match="noise_du_frac"):
+        GPSConfig(noise_du_frac=0.0)
+
+
+def test_policy_sample_labels_are_the_teachers_replanned_actions_on_a_linear_system():
+    """``policy_samples``: the policy's own states, labelled ``u_t + K_t (x^π_t − x_t)``; on a
+    linear system with quadratic cost that is the teacher re-planning from ``x^π_t``."""
+    from mbrl.algorithms.gps_methods import _policy_sample_pairs
+
+    problem, _ = _lq_problem(T=20, terminal=False)
+    x0 = torch.tensor([[1.0, -0.5], [-2.0, 0.3]], dtype=D)
+    policy = nn.Linear(2, 1, bias=False).to(D)
+    with torch.no_grad():
+        policy.weight.copy_(torch.tensor([[-0.3, -0.8]], dtype=D))
+    u0 = torch.zeros(2, 20, 1, dtype=D)
+    tr = trajectory_step(problem, policy, x0, u0, torch.zeros_like(u0), 0.0, max_iter=5)
+    K = task_gains(problem, tr.x, tr.u)
+    pairs, rest = _policy_sample_pairs(problem, policy, x0, tr.x, tr.u, K, 0.5)
+    assert len(pairs) == 40 and rest.shape == (0, 2)  # an unbounded box keeps every step
+    xpi = policy_rollouts(problem, policy, x0).x
+    torch.testing.assert_close(pairs.x, xpi[:, :20].reshape(40, 2))
+    assert float((pairs.x - tr.x[:, :20].reshape(40, 2)).abs().max()) > 0.1  # off the trajectory
+    for t in (0, 6, 13):
+        tail = ilqr(problem.dynamics, problem.cost, xpi[:, t], torch.zeros(2, 20 - t, 1, dtype=D))
+        got = pairs.u.view(2, 20, 1)[:, t]
+        torch.testing.assert_close(got, tail.u[:, 0], atol=1e-8, rtol=0)
+    assert bool((pairs.rho == 0.5).all()) and bool((pairs.lam == 0).all())
+
+
 def _context(method: str, horizon: int = 20, **kw) -> Context:
     cfg = GPSConfig(method=method, num_conditions=2, horizon=horizon, epochs=2, **kw)
     task = get_task("pendulum-swingup")
@@ -269,3 +318,13 @@ def test_mean_action_is_the_deterministic_action_of_sacs_actor():
     assert u.dtype == D and u.shape == (5, 1) and bool((u.abs() <= 2).all())
     with pytest.raises(ValueError, match="x: expected shape"):
         policy(torch.zeros(5, 3, dtype=D))
+
+
+def test_gps_with_teacher_labels_past_the_local_region_counts_them():
+    ctx = _context("gps", horizon=10, policy_samples=True, sample_labels="teacher")
+    loop = LoopState()
+    out = run_iteration(ctx, loop, 0)
+    # the 20 teacher-rollout labels that seed the trajectories, plus one per rejected state
+    rejected = round((1.0 - out.policy_samples) * 20)
+    assert loop.labels == 20 + rejected
+    assert 0.0 <= out.policy_samples <= 1.0 and np.isfinite(out.fit_loss)
