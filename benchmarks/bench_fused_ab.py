@@ -18,11 +18,10 @@ import argparse
 import time
 
 import torch
-from bench_planning import CONFIGS
+from bench_planning import CONFIGS, cem_config, planning_model
 
 from envs import get_task
-from mbrl.models import DynamicsModel
-from mbrl.planning import CEMConfig, make_planner
+from mbrl.planning import make_planner
 
 PATHS = ("fused", "blocks")
 
@@ -37,25 +36,9 @@ def main() -> None:
     torch.set_flush_denormal(True)
     spec = CONFIGS[args.config]
     task = get_task(spec["task"])
-    model = DynamicsModel.for_task(
-        task,
-        num_members=spec["members"],
-        hidden=spec["hidden"],
-        num_layers=spec["layers"],
-        generator=torch.Generator().manual_seed(0),
-    )
-    model.eval()
+    model = planning_model(spec)
     iterations, particles = 5, 20
-    cfg = CEMConfig(
-        horizon=spec["horizon"],
-        population=spec["population"],
-        num_elites=spec["num_elites"],
-        iterations=iterations,
-        num_particles=particles,
-        propagation="tsinf",
-        precision="bfloat16",
-    )
-    planner = make_planner(cfg, model, task)
+    planner = make_planner(cem_config(spec, "bf16", iterations, particles), model, task)
     obs = torch.zeros(task.obs_dim)
     gen = torch.Generator().manual_seed(0)
     e = model.num_members

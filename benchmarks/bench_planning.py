@@ -72,6 +72,31 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
+def planning_model(spec: dict) -> DynamicsModel:
+    """The untrained ensemble of configuration ``spec`` (weights from seed 0), in eval mode."""
+    model = DynamicsModel.for_task(
+        get_task(spec["task"]),
+        num_members=spec["members"],
+        hidden=spec["hidden"],
+        num_layers=spec["layers"],
+        generator=torch.Generator().manual_seed(0),
+    )
+    return model.eval()
+
+
+def cem_config(spec: dict, precision: str, iterations: int, particles: int) -> CEMConfig:
+    """The CEM planner of configuration ``spec`` (TS∞) in ``precision`` ("bf16" or "fp32")."""
+    return CEMConfig(
+        horizon=spec["horizon"],
+        population=spec["population"],
+        num_elites=spec["num_elites"],
+        iterations=iterations,
+        num_particles=particles,
+        propagation="tsinf",
+        precision="bfloat16" if precision == "bf16" else "float32",
+    )
+
+
 def run_config(
     name: str,
     spec: dict,
@@ -85,26 +110,9 @@ def run_config(
 ) -> dict[str, float]:
     """Time one planning step of configuration ``name``; returns the measured figures."""
     task = get_task(spec["task"])
-    gen = torch.Generator().manual_seed(0)
-    model = DynamicsModel.for_task(
-        task,
-        num_members=spec["members"],
-        hidden=spec["hidden"],
-        num_layers=spec["layers"],
-        generator=gen,
-    ).to(device)
-    model.eval()
+    model = planning_model(spec).to(device)
     model.ensemble.inference_path = inference_path
-    cfg = CEMConfig(
-        horizon=spec["horizon"],
-        population=spec["population"],
-        num_elites=spec["num_elites"],
-        iterations=iterations,
-        num_particles=particles,
-        propagation="tsinf",
-        precision="bfloat16" if precision == "bf16" else "float32",
-    )
-    planner = make_planner(cfg, model, task)
+    planner = make_planner(cem_config(spec, precision, iterations, particles), model, task)
     env = task.make_env()
     obs0, _ = env.reset(seed=0)
     env.close()

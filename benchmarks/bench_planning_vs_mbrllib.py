@@ -71,19 +71,13 @@ OURS = {
 
 def run_ours(args: argparse.Namespace) -> dict:
     """This project's side (``--worker ours``): seconds per planning step of each variant."""
+    from bench_planning import planning_model
+
     from envs import get_task
-    from mbrl.models import DynamicsModel
 
     spec = CONFIGS[args.config]
     task = get_task(spec["task"])
-    model = DynamicsModel.for_task(
-        task,
-        num_members=spec["members"],
-        hidden=spec["hidden"],
-        num_layers=spec["layers"],
-        generator=torch.Generator().manual_seed(0),
-    )
-    model.eval()
+    model = planning_model(spec)
     obs = torch.zeros(task.obs_dim)
     plans = {v: planner_step(model, task, spec, OURS[v][0], args, obs) for v in args.ours}
     peaks = {d: matmul_flops(d, 4096, repeats=3, inner=1) for d in (torch.float32, torch.bfloat16)}

@@ -21,6 +21,7 @@ import torch
 
 from control.mujoco_model import MuJoCoDynamics
 from control.receding_horizon import RecedingHorizonILQR
+from mbrl.algorithms.gps_mujoco import idp_cost, idp_terminal_cost
 
 QUICK_STEPS = 10
 """``--quick``: episode length cap unless ``--steps`` is given."""
@@ -35,25 +36,6 @@ def pendulum_cost(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         + 0.1 * x[:, 3] ** 2
         + 0.01 * u[:, 0] ** 2
     )
-
-
-def double_pendulum_cost(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """InvertedDoublePendulum: both poles upright (absolute angles ``qpos[1]`` and
-    ``qpos[1] + qpos[2]``), the cart near 0 (its rail ends at ±1 m), small velocities. ``(N,)``."""
-    return (
-        0.5 * x[:, 0] ** 2
-        + 10.0 * x[:, 1] ** 2
-        + 10.0 * (x[:, 1] + x[:, 2]) ** 2
-        + 0.05 * x[:, 3] ** 2
-        + 0.1 * x[:, 4] ** 2
-        + 0.1 * x[:, 5] ** 2
-        + 0.01 * u[:, 0] ** 2
-    )
-
-
-def double_pendulum_terminal(x: torch.Tensor) -> torch.Tensor:
-    """10 × the state part of :func:`double_pendulum_cost`."""
-    return 10.0 * double_pendulum_cost(x, torch.zeros(x.shape[0], 1, dtype=x.dtype))
 
 
 def reacher_distance(x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +58,7 @@ def run(env_id: str, steps: int | None, seed: int) -> float:
     model = MuJoCoDynamics.from_env(env)
     lo, hi = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
     if env_id.startswith("InvertedDoublePendulum"):
-        cost, terminal, horizon, iters = double_pendulum_cost, double_pendulum_terminal, 20, 1
+        cost, terminal, horizon, iters = idp_cost, idp_terminal_cost, 20, 1
     elif env_id.startswith("InvertedPendulum"):
         cost, terminal, horizon, iters = pendulum_cost, None, 20, 2
     elif env_id.startswith("Reacher"):
