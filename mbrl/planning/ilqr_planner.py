@@ -174,6 +174,11 @@ class ILQRConfig(PlannerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_positive("max_iter")
+        if self.obs_limits is not None:
+            raise ValueError(
+                "obs_limits: iLQR does not use terminations, so a planning-only limit would be "
+                "ignored; use obs_cost_weights, or a sampling planner (cem, icem, mppi)"
+            )
         if self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty: expected >= 0, got {self.uncertainty_penalty}")
 

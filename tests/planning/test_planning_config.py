@@ -394,5 +394,8 @@ def test_obs_limits_terminate_planned_rollouts_only():
     from mbrl.algorithms.pets import load_pets_config
 
     override = "planner.obs_limits=[0.8,null,null,null]"
-    loaded = load_pets_config("inverted-pendulum", overrides=[override])
+    loaded = load_pets_config("cartpole-swingup", overrides=[override])
     assert loaded.planner.obs_limits == limits
+    # iLQR ignores terminations: a limit there would silently do nothing
+    with pytest.raises(ValueError, match="obs_limits: iLQR does not use terminations"):
+        load_pets_config("inverted-pendulum", overrides=[override])
