@@ -37,6 +37,10 @@ from mbrl.models.fused_forward import (
 
 Tensor = torch.Tensor
 INFERENCE_PATHS: tuple[str, ...] = ("auto", "fused", "blocks", "rows")
+SMALL_BATCH_ROWS = 128
+"""``"auto"`` takes the reference ``"rows"`` path for at most this many rows per member: a few
+rows (an iLQR line search, one MPC state) cost less in three ``baddbmm`` calls than in the block
+path's buffer set-up (``benchmarks/bench_small_batch.py``; figures in docs/planning.md)."""
 """Values of :attr:`GaussianEnsemble.inference_path`."""
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -141,8 +145,9 @@ class GaussianEnsemble(nn.Module):
         """CPU forward without autograd: ``"fused"`` (oneDNN layers with the bias and activation
         fused, weights cast once: :mod:`mbrl.models.fused_forward`), ``"blocks"`` (batched
         ``bmm`` over reused buffers, :attr:`inference_chunk_rows` rows at a time), ``"rows"``
-        (the reference: the same code as with autograd) or ``"auto"``: fused in bfloat16 where
-        the CPU runs it natively, blocks otherwise."""
+        (the reference: the same code as with autograd) or ``"auto"``: rows for at most
+        :data:`SMALL_BATCH_ROWS` rows per member, else fused in bfloat16 where the CPU runs it
+        natively, blocks otherwise."""
         self._packed: PackedLayers | None = None
 
     # ------------------------------------------------------------------ forward
@@ -201,6 +206,8 @@ class GaussianEnsemble(nn.Module):
                 f"inference_path: expected one of {INFERENCE_PATHS}, got {self.inference_path!r}"
             )
         if torch.is_grad_enabled() or x.device.type != "cpu" or self.inference_path == "rows":
+            return "rows"
+        if self.inference_path == "auto" and x.shape[1] <= SMALL_BATCH_ROWS:
             return "rows"
         dtype = self._compute_dtype(x)
         if self.inference_path == "fused":

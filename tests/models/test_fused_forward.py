@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mbrl.models import PROPAGATIONS, DynamicsModel, GaussianEnsemble, ModelEnv
+from mbrl.models.ensemble import SMALL_BATCH_ROWS
 from mbrl.models.fused_forward import fused_available
 
 BF16_RTOL = 1e-2
@@ -119,7 +120,7 @@ def test_inference_path_checked_and_autograd_uses_rows():
 @needs_bf16
 def test_auto_takes_the_fused_path_in_bf16_only():
     ens = make()
-    x = torch.randn(5, 20, 7)
+    x = torch.randn(5, SMALL_BATCH_ROWS + 20, 7)
     forward(ens, x, "auto")
     assert ens._packed is None  # float32: the block path
     got = forward(ens, x, "auto", dtype=torch.bfloat16)
@@ -131,7 +132,7 @@ def test_auto_takes_the_fused_path_in_bf16_only():
 def test_parameters_made_in_inference_mode_take_the_block_path():
     with torch.inference_mode():
         ens = make()
-        x = torch.randn(5, 20, 7)
+        x = torch.randn(5, SMALL_BATCH_ROWS + 20, 7)
         ens.inference_path = "auto"
         with torch.autocast("cpu", dtype=torch.bfloat16):
             auto = ens(x)[0]
@@ -143,6 +144,27 @@ def test_parameters_made_in_inference_mode_take_the_block_path():
         ens.inference_path = "fused"
         with pytest.raises(ValueError, match="inference_mode"):
             ens(x)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_auto_takes_the_reference_path_for_few_rows_and_the_block_path_beyond(dtype):
+    """"auto" with at most SMALL_BATCH_ROWS rows per member is the reference forward, bit for bit
+    (shared rows, per-member rows, a member selection); one row more takes the block path."""
+    ens = make()
+    g = torch.Generator().manual_seed(3)
+    few = (
+        (torch.randn(SMALL_BATCH_ROWS, 7, generator=g), None),
+        (torch.randn(5, 3, 7, generator=g), None),
+        (torch.randn(1, 7, generator=g), torch.tensor([4, 1])),
+    )
+    for x, members in few:
+        auto = forward(ens, x, "auto", members, dtype)
+        ref = forward(ens, x, "rows", members, dtype)
+        assert all(torch.equal(a, b) for a, b in zip(auto, ref, strict=True))
+    x = torch.randn(SMALL_BATCH_ROWS + 1, 7, generator=g)
+    if dtype is None:  # float32: the block path, as "blocks" gives it
+        auto = forward(ens, x, "auto")
+        assert all(torch.equal(a, b) for a, b in zip(auto, forward(ens, x, "blocks"), strict=True))
 
 
 def model_env(propagation, learn_reward):
