@@ -148,8 +148,9 @@ def test_parameters_made_in_inference_mode_take_the_block_path():
 
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16])
 def test_auto_takes_the_reference_path_for_few_rows_and_the_block_path_beyond(dtype):
-    """The "auto" path with at most SMALL_BATCH_ROWS rows per member is the reference forward, bit for bit
-    (shared rows, per-member rows, a member selection); one row more takes the block path."""
+    """The "auto" path with at most SMALL_BATCH_ROWS rows per member is the reference forward,
+    bit for bit (shared rows, per-member rows, a member selection); one row more takes the block
+    path."""
     ens = make()
     g = torch.Generator().manual_seed(3)
     few = (
