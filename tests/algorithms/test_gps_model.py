@@ -71,6 +71,10 @@ def test_nested_section_edited_after_construction_is_checked(section, field, val
 def test_loaded_config_errors_name_the_section():
     cfg = load_gps_config("pendulum-swingup", "gps_pendulum_model")
     assert cfg.dynamics == "model" and cfg.model.num_members >= 1
+    # mbrl gps --task pendulum-swingup dynamics=model: the task's preset, the model's defaults
+    cfg = load_gps_config("pendulum-swingup", None, ["dynamics=model", "data.action_noise=0.1"])
+    assert cfg.dynamics == "model" and cfg.data.action_noise == 0.1
+    assert cfg.model == ModelConfig() and cfg.num_conditions == 8
     with pytest.raises(ConfigError, match="data.*iterations_per_round"):
         load_gps_config("pendulum-swingup", "gps_pendulum_model", ["data.iterations_per_round=0"])
     with pytest.raises(ConfigError, match="dynamics"):
