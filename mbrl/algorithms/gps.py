@@ -285,7 +285,8 @@ def _first_round(cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress) -> 
     seeds = [1000 * cfg.seed + i for i in range(cfg.data.initial_random_episodes)]
     returns, added = collect_random_data(ctx.learned, seeds, ctx.problem.horizon)
     prog.env_steps += added
-    _log_round(run, prog, train_model(cfg.model, ctx.learned, prog.env_steps), returns, 0)
+    metrics = train_model(cfg.model, ctx.learned, prog.env_steps)
+    _log_round(run, prog, metrics, returns, torch.zeros(0, dtype=torch.int64))
 
 
 def _next_round(
@@ -300,15 +301,20 @@ def _next_round(
     )
     prog.env_steps += added
     metrics = train_model(cfg.model, ctx.learned, prog.env_steps)
-    taken = 0
+    source = torch.zeros(0, dtype=torch.int64)
     if loop.u is not None:
-        loop.u, taken = rewarm(ctx.problem, ctx.policy, ctx.conditions(0), loop.u)
-    _log_round(run, prog, metrics, returns, taken)
+        teacher = ctx.teacher if cfg.data.rewarm == "teacher" else None
+        loop.u, source = rewarm(ctx.problem, ctx.policy, ctx.conditions(0), loop.u, teacher)
+        if teacher is not None:
+            loop.labels += loop.u.shape[0] * loop.u.shape[1]
+    _log_round(run, prog, metrics, returns, source)
 
 
 def _log_round(
-    run: RunDir, prog: _Progress, m: RoundMetrics, returns: list[float], rewarmed: int
+    run: RunDir, prog: _Progress, m: RoundMetrics, returns: list[float], source: torch.Tensor
 ) -> None:
+    """Log a round; ``source (N,)``: where each trajectory's re-warmed controls came from
+    (0 previous, 1 policy, 2 teacher; empty for the first round)."""
     prog.data_sizes.append(m.data_size)
     prog.holdout_losses.append(m.holdout_mse)
     last = prog.policy_returns[-1] if prog.policy_returns else float("nan")
@@ -321,7 +327,8 @@ def _log_round(
         "collect_return": float(np.mean(returns)),
         "policy_return": last,
         "violation": prog.violations[-1] if prog.violations else float("nan"),
-        "rewarmed_from_policy": rewarmed,
+        "rewarmed_from_policy": int((source == 1).sum()),
+        "rewarmed_from_teacher": int((source == 2).sum()),
     }
     run.logger.log(metrics, step=len(prog.data_sizes) - 1, group="round")
 

@@ -45,14 +45,21 @@ class DataSettings:
             (warm-started).
         action_noise: Gaussian noise on the policy's actions while it collects, as a fraction
             of the control box's half-width (``0``: none).
+        rewarm: after each retraining every trajectory restarts from the cheapest, under the
+            new model, of its previous controls and the policy's rollout (``policy``), or of
+            those and the iLQR-MPC teacher's rollout through the new model (``teacher``;
+            ``N · T`` teacher labels per round) (:func:`~mbrl.algorithms.gps_model.rewarm`).
     """
 
     initial_random_episodes: int = 2
     iterations_per_round: int = 2
     action_noise: float = 0.0
+    rewarm: Literal["policy", "teacher"] = "policy"
 
     def __post_init__(self) -> None:
         require_ints(self, dict(initial_random_episodes=1, iterations_per_round=1))
+        if self.rewarm not in ("policy", "teacher"):
+            raise ValueError(f"rewarm: expected policy or teacher, got {self.rewarm!r}")
         v = self.action_noise
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
             raise ValueError(f"action_noise: expected a finite number >= 0, got {v!r}")

@@ -13,8 +13,10 @@ weights (its normalisers are refit with the function kept, see
 
 After a retraining the previous trajectories' controls, replayed open loop through the new
 model, may no longer swing up, and the trajectory step can stall in a poor local minimum from
-them; :func:`rewarm` gives each condition the cheaper (under the new model) of those controls
-and the policy's own along its closed-loop rollout through the new model.
+them; :func:`rewarm` gives each condition the cheapest (under the new model) of those
+controls, the policy's own along its closed-loop rollout through the new model and, with
+``data.rewarm=teacher``, the iLQR-MPC teacher's along its rollout through the new model (as at
+iteration 0; ``N · T`` more teacher rollout steps per round, counted as teacher labels).
 
 :class:`EnsembleMean` is what the iLQR teacher, the GPS trajectory step and the noisy copies'
 gains plan through: the mean over the members of each member's mean next state, from a
@@ -32,7 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from mbrl.algorithms.gps_problem import DTYPE, ControlProblem, policy_rollouts
+from mbrl.algorithms.gps_problem import (
+    DTYPE,
+    ControlProblem,
+    TeacherSettings,
+    mpc_rollouts,
+    policy_rollouts,
+)
 from mbrl.data import RandomPolicy, ReplayBuffer, buffer_for_task, collect_episode
 from mbrl.models import (
     DynamicsModel,
@@ -188,21 +196,28 @@ def train_model(cfg: ModelConfig, ld: LearnedDynamics, env_steps: int) -> RoundM
     )
 
 
-@torch.no_grad()
 def rewarm(
-    problem: ControlProblem, policy: torch.nn.Module, x0: Tensor, u: Tensor
-) -> tuple[Tensor, int]:
+    problem: ControlProblem,
+    policy: torch.nn.Module,
+    x0: Tensor,
+    u: Tensor,
+    teacher: TeacherSettings | None = None,
+) -> tuple[Tensor, Tensor]:
     """A warm start for the trajectory step after the model changed.
 
     Args:
         problem: the control problem through the new model.
         policy: the current policy, ``x (B, n) -> u (B, m)``.
         x0: ``(B, n)`` the conditions. u: ``(B, T, m)`` the previous trajectories' controls.
+        teacher: if given, the iLQR-MPC teacher's controls along its rollouts through
+            ``problem`` are a third candidate (:func:`~mbrl.algorithms.gps_problem.
+            mpc_rollouts`).
 
     Returns:
-        ``(u' (B, T, m), k)``: per condition, whichever of ``u`` replayed open loop from
-        ``x0`` and the policy's controls along its rollout from ``x0`` costs less under
-        ``problem``; ``k`` conditions took the policy's.
+        ``(u' (B, T, m), source (B,))``: per condition, the candidate that costs least under
+        ``problem`` (ties keep the earlier one): ``u`` replayed open loop from ``x0``
+        (``source`` 0), the policy's controls along its rollout from ``x0`` (1), the
+        teacher's (2).
     """
     x0 = x0.to(DTYPE)
     if u.shape[0] != x0.shape[0] or u.shape[1] != problem.horizon:
@@ -210,10 +225,17 @@ def rewarm(
             f"u: expected shape ({x0.shape[0]}, {problem.horizon}, {problem.m}), "
             f"got {tuple(u.shape)}"
         )
-    xs = [x0]
-    for t in range(u.shape[1]):
-        xs.append(problem.dynamics(xs[-1], problem.clip(u[:, t])))
-    replay = problem.trajectory_cost(torch.stack(xs, 1), problem.clip(u))
-    ro = policy_rollouts(problem, policy, x0)
-    take = ro.cost < replay
-    return torch.where(take[:, None, None], ro.u, u), int(take.sum())
+    with torch.no_grad():
+        xs = [x0]
+        for t in range(u.shape[1]):
+            xs.append(problem.dynamics(xs[-1], problem.clip(u[:, t])))
+        replay = problem.trajectory_cost(torch.stack(xs, 1), problem.clip(u))
+        ro = policy_rollouts(problem, policy, x0)
+    controls, costs = [u, ro.u], [replay, ro.cost]
+    if teacher is not None:
+        mpc = mpc_rollouts(problem, teacher, x0)
+        controls.append(mpc.u.detach())
+        costs.append(mpc.cost.detach())
+    source = torch.stack(costs, 1).argmin(1)  # the first of equal minima
+    best = torch.stack(controls, 1)[torch.arange(x0.shape[0]), source]
+    return best, source

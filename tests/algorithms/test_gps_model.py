@@ -20,6 +20,8 @@ from mbrl.algorithms.gps_model import (
 )
 from mbrl.algorithms.gps_problem import (
     ControlProblem,
+    TeacherSettings,
+    mpc_rollouts,
     policy_rollouts,
     problem_from_task,
     start_states,
@@ -178,11 +180,18 @@ def test_rewarm_takes_the_policys_controls_only_where_they_cost_less():
     old = own.clone()
     old[1] = 0.0  # no control: costs more
     old[2] = 1.01 * own[2]  # near-optimal: still costs a little more
-    u, taken = rewarm(problem, lqr, x0, old)
-    assert taken == 2
+    u, source = rewarm(problem, lqr, x0, old)
+    assert source.tolist() == [0, 1, 1]
     torch.testing.assert_close(u, own, rtol=0, atol=0)
-    u, taken = rewarm(problem, lqr, x0, own)  # equal costs: the previous controls stay
-    assert taken == 0 and torch.equal(u, own)
+    u, source = rewarm(problem, lqr, x0, own)  # equal costs: the previous controls stay
+    assert source.tolist() == [0, 0, 0] and torch.equal(u, own)
+    # a third candidate: the teacher (iLQR-MPC) is picked where both others cost more
+    bad = lambda x: torch.zeros(x.shape[0], 1, dtype=D)  # noqa: E731
+    zeros = torch.zeros_like(own)
+    u, source = rewarm(problem, bad, x0, zeros, TeacherSettings(10, 3, 10))
+    assert source.tolist() == [2, 2, 2]
+    mpc = mpc_rollouts(problem, TeacherSettings(10, 3, 10), x0)
+    torch.testing.assert_close(u, mpc.u)
     with pytest.raises(ValueError, match="u: expected shape"):
         rewarm(problem, lqr, x0, own[:, :10])
 
