@@ -15,6 +15,11 @@ until ``‖π_θ(x_t) − u_t‖`` is below ``tol``. The baselines (``method=``)
 held-out start states; the iLQR-MPC teacher is evaluated once on the same starts, and at the end
 both are timed one state at a time.
 
+With ``dynamics=model`` the teacher and the trajectory step plan through the mean of an
+ensemble the run trains on data it collects itself in the true environment, in rounds
+(:mod:`mbrl.algorithms.gps_model`); the evaluation is unchanged: the policy alone, and the
+teacher through the TRUE dynamics, on the held-out starts.
+
 A run writes its run directory (config, CSV metrics per iteration, checkpoints, plots of the
 policy's return and of the violation); ``run_gps(cfg, resume=run_dir)`` continues a stopped run.
 """
@@ -32,6 +37,15 @@ import torch
 from control import RecedingHorizonILQR
 from mbrl.algorithms.gps_config import EVAL_SEED_BASE, GPSConfig, GPSResult, load_gps_config
 from mbrl.algorithms.gps_methods import Context, LoopState, Outcome, run_iteration
+from mbrl.algorithms.gps_model import (
+    RoundMetrics,
+    build_learned,
+    collect_policy_data,
+    collect_random_data,
+    model_problem,
+    rewarm,
+    train_model,
+)
 from mbrl.algorithms.gps_mujoco import (
     env_returns,
     mpc_controller,
@@ -48,6 +62,7 @@ from mbrl.algorithms.gps_problem import (
     problem_from_task,
     start_states,
 )
+from mbrl.data import ReplayBuffer
 from mbrl.util.checkpoint import Checkpointer
 from mbrl.util.lifecycle import (
     Restored,
@@ -58,6 +73,7 @@ from mbrl.util.lifecycle import (
     setup_errors,
     write_checkpoint,
 )
+from mbrl.util.logger import GroupLogger
 from mbrl.util.plotting import plot_curves
 from mbrl.util.progress import progress
 from mbrl.util.run_dir import RunDir
@@ -77,6 +93,9 @@ class _Progress:
     teacher_returns: list[float] = field(default_factory=list)
     final_returns: list[float] = field(default_factory=list)
     converged: bool = False
+    env_steps: int = 0  # dynamics=model: true-environment transitions collected
+    data_sizes: list[int] = field(default_factory=list)  # per training round
+    holdout_losses: list[float] = field(default_factory=list)  # per training round
 
 
 def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
@@ -86,15 +105,25 @@ def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
     if not isinstance(cfg, GPSConfig):
         raise TypeError(f"cfg: expected a GPSConfig, got {type(cfg).__name__}")
     ctx, evaluation = _build(cfg)
-    task_name = cfg.task
-    run, restored = open_run(cfg, "gps", cfg.run_name or f"gps-{cfg.method}-{task_name}", resume)
+    name = cfg.run_name or f"gps-{cfg.method}-{cfg.task}"
+    try:
+        run, restored = open_run(cfg, "gps", name, resume)
+    except BaseException:
+        _close(ctx)
+        raise
     try:
         prog, loop = _Progress(), LoopState()
         if restored is not None:
             prog, loop = _restore(ctx, restored)
         return _loop(cfg, ctx, run, prog, loop, evaluation)
     finally:
+        _close(ctx)
         run.close()
+
+
+def _close(ctx: Context) -> None:
+    if ctx.learned is not None:
+        ctx.learned.env.close()
 
 
 def load_policy(run_dir: str | Path) -> torch.nn.Module:
@@ -106,6 +135,7 @@ def load_policy(run_dir: str | Path) -> torch.nn.Module:
     run_dir = Path(run_dir)
     cfg = load_config(GPSConfig, run_dir / "config.yaml")
     ctx, _ = _build(cfg)
+    _close(ctx)
     latest = Checkpointer(run_dir / "checkpoints", kind="gps").load_latest()
     if latest is None:
         raise FileNotFoundError(f"run_dir: {str(run_dir)!r} has no checkpoint yet")
@@ -115,13 +145,15 @@ def load_policy(run_dir: str | Path) -> torch.nn.Module:
 
 @dataclass(frozen=True)
 class _Evaluation:
-    """The held-out evaluation: start states ``x0 (E, n)`` and the returns on them of a
-    policy acting alone and of the iLQR-MPC teacher (for a MuJoCo task, the environment's
-    own returns, :func:`~mbrl.algorithms.gps_mujoco.env_returns`)."""
+    """The held-out evaluation in the TRUE system: start states ``x0 (E, n)`` and the returns
+    on them of a policy acting alone and of the iLQR-MPC teacher through the true dynamics
+    ``problem`` (for a MuJoCo task, the environment's own returns,
+    :func:`~mbrl.algorithms.gps_mujoco.env_returns`)."""
 
     x0: torch.Tensor
     policy_returns: Callable[[torch.nn.Module], list[float]]
     teacher_returns: Callable[[], list[float]]
+    problem: ControlProblem
 
 
 def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int) -> _Evaluation:
@@ -132,6 +164,7 @@ def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int)
             x0,
             lambda pi: (-policy_rollouts(problem, pi, x0).cost).tolist(),
             lambda: (-mpc_rollouts(problem, teacher, x0).cost).tolist(),
+            problem,
         )
 
     def policy_returns(pi: torch.nn.Module) -> list[float]:
@@ -141,7 +174,7 @@ def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int)
     def teacher_returns() -> list[float]:
         return env_returns(task, seeds, mpc_controller(problem, teacher, E), problem.horizon)
 
-    return _Evaluation(mujoco_start_states(task, seeds), policy_returns, teacher_returns)
+    return _Evaluation(mujoco_start_states(task, seeds), policy_returns, teacher_returns, problem)
 
 
 def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
@@ -158,27 +191,43 @@ def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
             raise ValueError(f"device: guided policy search runs on the CPU, got {cfg.device!r}")
         task = get_task(cfg.task)
         check_run_root(cfg.run_root)
+        if cfg.dynamics == "model" and not task.is_analytic:
+            raise ValueError(
+                f"dynamics: 'model' needs an analytic task (its observation is its state); "
+                f"{task.name!r} is not one"
+            )
         if task.is_analytic:
             problem, states = problem_from_task(task, cfg.horizon), start_states
             n, features = task.obs_dim, task.obs_preprocess_fn
         else:
             problem = mujoco_problem(task, cfg.horizon, nthread=cfg.sim_threads)
             states, n, features = mujoco_start_states, int(problem.dynamics.nx), None
-        _, gen = seed_everything(cfg.seed)
+        np_rng, gen = seed_everything(cfg.seed)
         policy = DistilledPolicy(
             n, task.act_dim, task.action_low, task.action_high,
             features=features, hidden=cfg.hidden, num_layers=cfg.num_layers,
             activation=cfg.activation, generator=gen,
         )  # fmt: skip
+        learned, plan_problem = None, problem
+        if cfg.dynamics == "model":
+            most = cfg.data.initial_random_episodes * problem.horizon
+            cfg.model.check_first_round(most, "data.initial_random_episodes")
+            learned = build_learned(cfg.model, task, cfg.buffer_capacity, gen, np_rng)
+            plan_problem = model_problem(task, learned.mean, problem.horizon)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     teacher = TeacherSettings(cfg.teacher_horizon, cfg.teacher_iters, cfg.teacher_first_iters)
-    N = cfg.num_conditions
 
     def conditions(k: int) -> torch.Tensor:
-        return states(task, [1000 * cfg.seed + k * N + i for i in range(N)])
+        return states(task, _condition_seeds(cfg, k))
 
-    ctx = Context(cfg, problem, teacher, policy, optimizer, gen, conditions)
+    ctx = Context(cfg, plan_problem, teacher, policy, optimizer, gen, conditions, learned)
     return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes)
+
+
+def _condition_seeds(cfg: GPSConfig, k: int) -> list[int]:
+    """``env.reset`` seeds of the ``N`` training conditions of iteration ``k``."""
+    N = cfg.num_conditions
+    return [1000 * cfg.seed + k * N + i for i in range(N)]
 
 
 def _loop(
@@ -194,23 +243,94 @@ def _loop(
     if not prog.teacher_returns:
         prog.teacher_returns = evaluation.teacher_returns()
         run.logger.log({"teacher_return": float(np.mean(prog.teacher_returns))}, 0, "teacher")
+    if ctx.learned is not None:
+        ctx.learned.trainer.logger = GroupLogger(run.logger, "model_epochs")
+        if not prog.data_sizes:  # a fresh model-based run: random data, the first model
+            _first_round(cfg, ctx, run, prog)
     done = len(prog.policy_returns)
     name = f"{cfg.method} {cfg.task}"
     with progress(None, name, total=cfg.iterations, initial=done, disable=not cfg.progress) as bar:
         for k in range(done, cfg.iterations):
             if prog.converged:
                 break
+            if _round_starts(cfg, ctx, prog, k):
+                _next_round(cfg, ctx, run, prog, loop)
             out = run_iteration(ctx, loop, k)
             _record(cfg, ctx, run, prog, loop, out, evaluation)
             bar.update(1)
+            data = ""
+            if ctx.learned is not None:
+                data = f", {prog.env_steps} env steps, holdout MSE {prog.holdout_losses[-1]:.4g}"
             bar.write(
                 f"iteration {k + 1}/{cfg.iterations}: policy return {prog.policy_returns[-1]:.2f} "
                 f"(teacher {np.mean(prog.teacher_returns):.2f}), violation {out.violation:.4f}"
+                + data
             )
             prog.wall_time = time.perf_counter() - start
             if (k + 1) % cfg.checkpoint_every == 0 or k + 1 == cfg.iterations or prog.converged:
                 _checkpoint(ctx, run, ckpt, prog, loop)
-    return _finish(cfg, ctx, run, prog, evaluation.x0)
+    return _finish(cfg, ctx, run, prog, evaluation)
+
+
+def _round_starts(cfg: GPSConfig, ctx: Context, prog: _Progress, k: int) -> bool:
+    """Whether iteration ``k`` of a model-based run begins a new round (collect, retrain)
+    that has not happened yet."""
+    if ctx.learned is None or k == 0 or k % cfg.data.iterations_per_round:
+        return False
+    return len(prog.data_sizes) == k // cfg.data.iterations_per_round
+
+
+def _first_round(cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress) -> None:
+    """Random episodes in the true environment, then the first training of the ensemble."""
+    seeds = [1000 * cfg.seed + i for i in range(cfg.data.initial_random_episodes)]
+    returns, added = collect_random_data(ctx.learned, seeds, ctx.problem.horizon)
+    prog.env_steps += added
+    metrics = train_model(cfg.model, ctx.learned, prog.env_steps)
+    _log_round(run, prog, metrics, returns, torch.zeros(0, dtype=torch.int64))
+
+
+def _next_round(
+    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, loop: LoopState
+) -> None:
+    """The policy acts alone in the true environment from the training conditions; its
+    transitions join the buffer; the ensemble is retrained, warm-started; the trajectories'
+    controls are re-warmed through the new model (:func:`~mbrl.algorithms.gps_model.rewarm`)."""
+    seeds = _condition_seeds(cfg, 0)
+    returns, added = collect_policy_data(
+        ctx.learned, ctx.policy, seeds, ctx.problem.horizon, cfg.data.action_noise
+    )
+    prog.env_steps += added
+    metrics = train_model(cfg.model, ctx.learned, prog.env_steps)
+    source = torch.zeros(0, dtype=torch.int64)
+    if loop.u is not None:
+        teacher = ctx.teacher if cfg.data.rewarm == "teacher" else None
+        loop.u, source = rewarm(ctx.problem, ctx.policy, ctx.conditions(0), loop.u, teacher)
+        if teacher is not None:
+            loop.labels += loop.u.shape[0] * loop.u.shape[1]
+    _log_round(run, prog, metrics, returns, source)
+
+
+def _log_round(
+    run: RunDir, prog: _Progress, m: RoundMetrics, returns: list[float], source: torch.Tensor
+) -> None:
+    """Log a round; ``source (N,)``: where each trajectory's re-warmed controls came from
+    (0 previous, 1 policy, 2 teacher; empty for the first round)."""
+    prog.data_sizes.append(m.data_size)
+    prog.holdout_losses.append(m.holdout_mse)
+    last = prog.policy_returns[-1] if prog.policy_returns else float("nan")
+    metrics = {
+        "round": len(prog.data_sizes) - 1,
+        "env_steps": m.env_steps,
+        "data_size": m.data_size,
+        "train_mse": m.train_mse,
+        "holdout_mse": m.holdout_mse,
+        "collect_return": float(np.mean(returns)),
+        "policy_return": last,
+        "violation": prog.violations[-1] if prog.violations else float("nan"),
+        "rewarmed_from_policy": int((source == 1).sum()),
+        "rewarmed_from_teacher": int((source == 2).sum()),
+    }
+    run.logger.log(metrics, step=len(prog.data_sizes) - 1, group="round")
 
 
 def _record(
@@ -246,6 +366,9 @@ def _record(
         "teacher_labels": loop.labels,
         "rho": loop.rho,
     }
+    if ctx.learned is not None:
+        metrics |= {"env_steps": prog.env_steps, "data_size": prog.data_sizes[-1]}
+        metrics["holdout_mse"] = prog.holdout_losses[-1]
     run.logger.log(metrics, step=len(prog.policy_returns), group="iteration")
 
 
@@ -257,27 +380,41 @@ def _checkpoint(
         "policy": ctx.policy.state_dict(),
         "optimizer": ctx.optimizer.state_dict(),
         "loop": loop.state(),
-        "rng": capture_rng_state(None, {"run": ctx.generator}),
+        "rng": capture_rng_state(*_generators(ctx)),
     }
-    write_checkpoint(run, ckpt, len(prog.policy_returns), state)
+    files = None
+    if ctx.learned is not None:
+        state["learned"] = ctx.learned.state()
+        files = {"buffer.npz": ctx.learned.buffer.save, "model.pt": ctx.learned.model.save}
+    write_checkpoint(run, ckpt, len(prog.policy_returns), state, files)
+
+
+def _generators(ctx: Context) -> tuple[dict | None, dict]:
+    np_rngs = None if ctx.learned is None else {"data": ctx.learned.np_rng}
+    return np_rngs, {"run": ctx.generator}
 
 
 def _restore(ctx: Context, restored: Restored) -> tuple[_Progress, LoopState]:
     s = restored.state
     ctx.policy.load_state_dict(s["policy"])
     ctx.optimizer.load_state_dict(s["optimizer"])
-    restore_rng_state(s["rng"], None, {"run": ctx.generator})
+    restore_rng_state(s["rng"], *_generators(ctx))
+    if ctx.learned is not None:
+        ctx.learned.load_state(s["learned"], ReplayBuffer.load(restored.path / "buffer.npz"))
     return _Progress(**s["progress"]), LoopState.from_state(s["loop"])
 
 
 @torch.no_grad()
-def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[float, float]:
-    """Seconds per action of the teacher (receding-horizon iLQR, warm-started) and of the
-    policy, one state at a time, along ``cfg.timing_steps`` steps of each from ``x0 (n,)``
+def _time_per_action(
+    cfg: GPSConfig, ctx: Context, p: ControlProblem, x0: torch.Tensor
+) -> tuple[float, float]:
+    """Seconds per action of the teacher (receding-horizon iLQR through the true dynamics
+    ``p``, warm-started) and of the policy, one state at a time, along ``cfg.timing_steps``
+    steps of each from ``x0 (n,)``
     (after one untimed first action: the teacher's cold first solve is left out). Only the
     actions are timed, not the steps of the dynamics between them (a MuJoCo step costs more
     than the policy's forward pass)."""
-    p, t = ctx.problem, ctx.teacher
+    t = ctx.teacher
     mpc = RecedingHorizonILQR(
         p.dynamics, p.cost, t.horizon, p.m, terminal_cost=p.terminal_cost, u_min=p.u_min,
         u_max=p.u_max, iters_per_step=t.iters, first_iters=t.first_iters, **p.solver_options(),
@@ -296,9 +433,9 @@ def _time_per_action(cfg: GPSConfig, ctx: Context, x0: torch.Tensor) -> tuple[fl
 
 
 def _finish(
-    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, eval_x0: torch.Tensor
+    cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, evaluation: _Evaluation
 ) -> GPSResult:
-    t_teacher, t_policy = _time_per_action(cfg, ctx, eval_x0[0])
+    t_teacher, t_policy = _time_per_action(cfg, ctx, evaluation.problem, evaluation.x0[0])
     teacher = float(np.mean(prog.teacher_returns))
     csv = run.logger.csv_path("iteration")
     plots = (
@@ -314,7 +451,7 @@ def _finish(
     )  # fmt: skip
     run.logger.log(
         {"teacher_s_per_action": t_teacher, "policy_s_per_action": t_policy,
-         "wall_time_s": prog.wall_time},
+         "wall_time_s": prog.wall_time, "env_steps": prog.env_steps},
         step=len(prog.policy_returns), group="summary",
     )  # fmt: skip
     return GPSResult(
@@ -330,4 +467,7 @@ def _finish(
         wall_time=prog.wall_time,
         run_dir=Path(run.path),
         plot_paths=plots,
+        env_steps=prog.env_steps,
+        data_sizes=list(prog.data_sizes),
+        holdout_losses=list(prog.holdout_losses),
     )

@@ -6,19 +6,63 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from mbrl.models import ModelConfig
 from mbrl.util.config import load_config, require_ints, task_preset
 from mbrl.util.lifecycle import RunSettings
 
-__all__ = ["EVAL_SEED_BASE", "METHODS", "GPSConfig", "GPSResult", "load_gps_config"]
+__all__ = [
+    "DYNAMICS",
+    "EVAL_SEED_BASE",
+    "METHODS",
+    "DataSettings",
+    "GPSConfig",
+    "GPSResult",
+    "load_gps_config",
+]
 
 METHODS = ("gps", "bc", "bc_noise", "dagger", "plato")
+DYNAMICS = ("task", "model")
 EVAL_SEED_BASE = 10_000_000
 """Held-out start states are ``env.reset(seed=EVAL_SEED_BASE + i)``; training conditions use
 seeds ``1000 · seed + k`` (``k < 1000``), so the two never meet."""
+
+
+@dataclass
+class DataSettings:
+    """What a ``dynamics=model`` run collects in the true environment
+    (:mod:`mbrl.algorithms.gps_model`).
+
+    Attributes:
+        initial_random_episodes: episodes of uniform random actions before the first training
+            (``horizon`` steps each, from starts drawn like the training conditions').
+        iterations_per_round: GPS iterations between two collections: before every later
+            round the policy acts alone from the ``N`` training conditions in the true
+            environment, its transitions join the buffer and the ensemble is retrained
+            (warm-started).
+        action_noise: Gaussian noise on the policy's actions while it collects, as a fraction
+            of the control box's half-width (``0``: none).
+        rewarm: after each retraining every trajectory restarts from the cheapest, under the
+            new model, of its previous controls and the policy's rollout (``policy``), or of
+            those and the iLQR-MPC teacher's rollout through the new model (``teacher``;
+            ``N · T`` teacher labels per round) (:func:`~mbrl.algorithms.gps_model.rewarm`).
+    """
+
+    initial_random_episodes: int = 2
+    iterations_per_round: int = 2
+    action_noise: float = 0.0
+    rewarm: Literal["policy", "teacher"] = "policy"
+
+    def __post_init__(self) -> None:
+        require_ints(self, dict(initial_random_episodes=1, iterations_per_round=1))
+        if self.rewarm not in ("policy", "teacher"):
+            raise ValueError(f"rewarm: expected policy or teacher, got {self.rewarm!r}")
+        v = self.action_noise
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"action_noise: expected a finite number >= 0, got {v!r}")
 
 
 @dataclass
@@ -63,6 +107,14 @@ class GPSConfig(RunSettings):
         sim_threads: threads of the MuJoCo simulator's batched steps (MuJoCo tasks only).
         timing_steps: steps of the single-state timing of teacher and policy at the end.
         checkpoint_every: checkpoint every ``N`` iterations (and after the last).
+        dynamics: what the teacher and the trajectory step plan through: ``task`` (the task's
+            own, true dynamics) or ``model`` (the mean of an ensemble trained on data the run
+            collects in the true environment, :mod:`mbrl.algorithms.gps_model`; method gps
+            and analytic tasks only). The evaluation is always in the true system.
+        data: what a ``dynamics=model`` run collects (:class:`DataSettings`); the replay
+            buffer holds ``buffer_capacity`` transitions.
+        model: the ensemble and its training (:class:`mbrl.models.ModelConfig`;
+            ``dynamics=model`` only).
     """
 
     task: str = "pendulum-swingup"
@@ -97,9 +149,20 @@ class GPSConfig(RunSettings):
     sim_threads: int = 1
     timing_steps: int = 50
     checkpoint_every: int = 1
+    dynamics: Literal["task", "model"] = "task"
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for section, kind in (("data", DataSettings), ("model", ModelConfig)):
+            value = getattr(self, section)
+            if not isinstance(value, kind):
+                raise ValueError(f"{section}: expected a {kind.__name__}, got {value!r}")
+            try:  # the section may have been edited after construction
+                value.__post_init__()
+            except ValueError as exc:
+                raise ValueError(f"{section}.{exc}") from None
         low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
         low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
         low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
@@ -141,6 +204,13 @@ class GPSConfig(RunSettings):
             raise ValueError(f"rho_growth: expected >= 1, got {self.rho_growth}")
         if self.method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
+        if self.dynamics not in DYNAMICS:
+            hint = " (the true dynamics are 'task')" if self.dynamics in (True, "true") else ""
+            raise ValueError(f"dynamics: expected one of {DYNAMICS}, got {self.dynamics!r}{hint}")
+        if self.dynamics == "model" and self.method != "gps":
+            raise ValueError(
+                f"method: dynamics=model runs method=gps only, got method={self.method!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -159,6 +229,9 @@ class GPSResult:
         teacher_s_per_action, policy_s_per_action: seconds per action, one state at a time.
         wall_time: seconds the run took (over every resumed part).
         run_dir: the run directory. plot_paths: the PNGs written.
+        env_steps: ``dynamics=model``: transitions collected in the true environment (0
+            otherwise). data_sizes, holdout_losses: the buffer's size and the ensemble's
+            holdout MSE (normalised targets) after each training round.
     """
 
     method: str
@@ -173,6 +246,9 @@ class GPSResult:
     wall_time: float
     run_dir: Path
     plot_paths: tuple[Path, ...] = ()
+    env_steps: int = 0
+    data_sizes: list[int] = field(default_factory=list)
+    holdout_losses: list[float] = field(default_factory=list)
 
     @property
     def gap(self) -> float:
@@ -203,6 +279,12 @@ class GPSResult:
             f"time per action: teacher {1e3 * self.teacher_s_per_action:.2f} ms, policy "
             f"{1e3 * self.policy_s_per_action:.3f} ms ({self.speedup:.0f}x faster)"
         )
+        if self.data_sizes:
+            mse = ", ".join(f"{v:.3g}" for v in self.holdout_losses)
+            lines.append(
+                f"learned model: {self.env_steps} true-environment transitions in "
+                f"{len(self.data_sizes)} training rounds; holdout MSE per round: {mse}"
+            )
         lines.append(f"wall time: {self.wall_time:.1f} s; run directory: {self.run_dir}")
         lines += [f"plot: {p}" for p in self.plot_paths]
         return "\n".join(lines)

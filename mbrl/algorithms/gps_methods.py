@@ -60,6 +60,7 @@ class Context:
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
     conditions: Callable[[int], Tensor]  # iteration k -> (N, n) start states
+    learned: Any = None  # dynamics=model: the run's gps_model.LearnedDynamics
 
 
 @dataclass
