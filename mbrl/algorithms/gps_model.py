@@ -153,13 +153,7 @@ def collect_random_data(
     """One episode of uniform random actions in the true environment from
     ``env.reset(seed=s)`` for every seed, ``steps`` steps each. Returns the episodes' returns
     and the transitions added."""
-    policy = RandomPolicy(ld.task, ld.np_rng)
-    returns, added = [], 0
-    for s in seeds:
-        ret, n = collect_episode(ld.env, policy, ld.buffer, max_steps=steps, reset_seed=int(s))
-        returns.append(ret)
-        added += n
-    return returns, added
+    return _collect(ld, RandomPolicy(ld.task, ld.np_rng), seeds, steps)
 
 
 def collect_policy_data(
@@ -178,6 +172,14 @@ def collect_policy_data(
             u = u + noise * half * ld.np_rng.standard_normal(u.shape)
         return np.clip(u, lo, hi)
 
+    return _collect(ld, act, seeds, steps)
+
+
+def _collect(
+    ld: LearnedDynamics, act: Any, seeds: list[int], steps: int
+) -> tuple[list[float], int]:
+    """One episode of ``act`` into the buffer from ``env.reset(seed=s)`` for every seed,
+    ``steps`` steps each: the episodes' returns and the transitions added."""
     returns, added = [], 0
     for s in seeds:
         ret, n = collect_episode(ld.env, act, ld.buffer, max_steps=steps, reset_seed=int(s))

@@ -280,7 +280,7 @@ def test_plato_and_bc_noise_iterations_run_and_count_labels():
         assert np.isfinite(out.violation) and np.isfinite(out.fit_loss)
 
 
-def test_short_distillation_on_pendulum_beats_a_random_policy(tmp_path):
+def test_short_distillation_on_pendulum_beats_a_random_policy(tmp_path, pendulum_random_return):
     from mbrl.algorithms.gps import run_gps
 
     cfg = GPSConfig(
@@ -288,15 +288,7 @@ def test_short_distillation_on_pendulum_beats_a_random_policy(tmp_path):
         teacher_horizon=20, epochs=20, run_root=str(tmp_path), progress=False, timing_steps=3,
     )  # fmt: skip
     res = run_gps(cfg)
-    task = get_task("pendulum-swingup")
-    problem = problem_from_task(task, 60)
-    x0 = start_states(task, [10_000_000 + i for i in range(3)])
-    g = torch.Generator().manual_seed(0)
-
-    def random_policy(x):
-        return 4.0 * torch.rand(x.shape[0], 1, generator=g, dtype=D) - 2.0
-
-    random_return = float((-policy_rollouts(problem, random_policy, x0).cost).mean())
+    random_return = pendulum_random_return
     final = float(np.mean(res.final_returns))
     assert final > random_return + 0.1 * abs(random_return), (final, random_return)
     assert len(res.policy_returns) == 2 and res.teacher_labels == [120, 120]

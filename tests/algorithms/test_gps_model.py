@@ -208,19 +208,13 @@ def _run_cfg(root, iterations: int, **kw) -> GPSConfig:
     return cfg
 
 
-def test_short_model_based_run_beats_a_random_policy_in_the_true_pendulum(tmp_path):
+def test_short_model_based_run_beats_a_random_policy_in_the_true_pendulum(
+    tmp_path, pendulum_random_return
+):
     from mbrl.algorithms.gps import run_gps
 
     res = run_gps(_run_cfg(tmp_path, 2))
-    task = get_task("pendulum-swingup")
-    problem = problem_from_task(task, 60)
-    x0 = start_states(task, [10_000_000 + i for i in range(3)])
-    g = torch.Generator().manual_seed(0)
-
-    def random_policy(x):
-        return 4.0 * torch.rand(x.shape[0], 1, generator=g, dtype=D) - 2.0
-
-    random_return = float((-policy_rollouts(problem, random_policy, x0).cost).mean())
+    random_return = pendulum_random_return
     final = float(np.mean(res.final_returns))
     assert final > random_return + 0.1 * abs(random_return), (final, random_return)
     # 2 random episodes, then one round of the policy from the 2 conditions, 60 steps each
