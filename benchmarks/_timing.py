@@ -1,9 +1,13 @@
-"""Timing helpers shared by the benchmark scripts (torch only, so any venv can import them)."""
+"""Timing helpers shared by the benchmark scripts (torch only, so any venv can import them), and
+:func:`launch`, which runs one side of a side-by-side benchmark in its own process."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -53,3 +57,16 @@ def matmul_flops(
     out = torch.empty(n, n, dtype=dtype, device=device)
     t = best_time(lambda: torch.matmul(a, b, out=out), repeats, inner, device=device)
     return 2.0 * n**3 / t
+
+
+def launch(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict:
+    """Run one side; return the JSON it prints on its ``RESULT`` line (raise with its stderr)."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _timing import best_time, matmul_flops
+from _timing import best_time, launch, matmul_flops
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_mbrllib_worker.py"
@@ -147,19 +146,6 @@ def run_ours(args: argparse.Namespace) -> dict:
         "query_rows": b,
         "one_step_err": err,
     }
-
-
-def launch(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict:
-    """Run one side; return the JSON it prints on its ``RESULT`` line (raise with its stderr)."""
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
-    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main() -> None:
