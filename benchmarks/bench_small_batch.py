@@ -10,7 +10,8 @@ load drift hits both alike), for the ensembles of the PETS presets:
 - ``halfcheetah``: HalfCheetah-v5 (7 members, 4 × 200).
 
 and then one whole iLQR planning step through the IP ensemble (the IP preset's planner: its line
-search calls the model on a handful of rows per step), "auto" against "blocks" forced.
+search calls the model on a handful of rows per step), "auto" against "blocks" forced. Each
+figure is the best of 3 timings per round, and the best over the rounds.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_small_batch.py [--rounds 5]
 
@@ -20,9 +21,9 @@ Measured figures: docs/planning.md ("Few rows: the reference path").
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 
 from envs import get_task
 from mbrl.models import DynamicsModel
@@ -49,16 +50,6 @@ def model_for(name: str) -> DynamicsModel:
     ).eval()
 
 
-def seconds_per_call(fn, min_time: float = 0.2) -> float:
-    """Seconds per call of ``fn()``: a warm-up, then as many calls as fill ``min_time``."""
-    fn()
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_time:
-        fn()
-        n += 1
-    return elapsed / n
-
-
 @torch.inference_mode()
 def forward_table(rounds: int) -> None:
     print("model        rows/member   rows us   blocks us   rows/blocks (min over rounds)")
@@ -70,7 +61,8 @@ def forward_table(rounds: int) -> None:
             for _ in range(rounds):
                 for p in PATHS:
                     ens.inference_path = p
-                    best[p] = min(best[p], seconds_per_call(lambda e=ens, v=x: e(v)))
+                    calls = max(1, 2048 // n)  # about equal time per timing at every row count
+                    best[p] = min(best[p], best_time(lambda e=ens, v=x: e(v), 3, calls))
             r, b = best["rows"] * 1e6, best["blocks"] * 1e6
             print(f"{name:12s} {n:11d} {r:9.0f} {b:11.0f}   {r / b:.2f}")
 
@@ -86,7 +78,7 @@ def ilqr_step(rounds: int) -> None:
     for _ in range(rounds):
         for p in best:
             model.ensemble.inference_path = p
-            best[p] = min(best[p], seconds_per_call(lambda: planner.plan(obs, plan), 1.0))
+            best[p] = min(best[p], best_time(lambda: planner.plan(obs, plan), 3))
     a, b = best["auto"] * 1e3, best["blocks"] * 1e3
     print(f"iLQR plan, IP preset planner: auto {a:.1f} ms, blocks {b:.1f} ms, ratio {a / b:.2f}")
 
