@@ -363,6 +363,7 @@ def _record(
         "noise_du_rms": out.noise_du_rms,
         "noise_clipped": out.noise_clipped,
         "policy_samples": out.policy_samples,
+        "controller_samples": out.controller_samples,
         "teacher_labels": loop.labels,
         "rho": loop.rho,
     }

@@ -100,6 +100,14 @@ class GPSConfig(RunSettings):
         sample_labels: with ``policy_samples``: ``local`` (only those pairs) or ``teacher``:
             the policy's states past that step are labelled by the iLQR-MPC teacher (as
             DAgger's, counted as teacher labels).
+        controller_samples: gps: ``S``, rollouts per condition per iteration of the
+            trajectories' local controllers ``u_t + K_t (x − x_t)`` (``K``: as ``noise_gains``)
+            from fresh start states (each follows the trajectory whose start is nearest), with
+            action noise, labelled by the controllers without it, up to the first step where
+            the correction exceeds the box's half-width (the noisy copies' idea with the
+            perturbations the closed loop itself makes). ``0``: off.
+        controller_noise: their action noise's standard deviation, as a fraction of the
+            control box's mean half-width.
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
@@ -144,6 +152,8 @@ class GPSConfig(RunSettings):
     noise_du_frac: float | None = None
     policy_samples: bool = False
     sample_labels: Literal["local", "teacher"] = "local"
+    controller_samples: int = 0
+    controller_noise: float = 0.1
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     sim_threads: int = 1
@@ -166,6 +176,7 @@ class GPSConfig(RunSettings):
         low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
         low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
         low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
+        low |= dict(controller_samples=0)
         low |= dict(sim_threads=1, timing_steps=1, checkpoint_every=1)
         require_ints(self, low, optional=("horizon",))
         if self.num_conditions > 1000:
@@ -175,7 +186,7 @@ class GPSConfig(RunSettings):
                 f"seed: expected < 10000 (training seeds are 1000·seed + k), got {self.seed}"
             )
         positive = ("rho_init", "rho_max", "dual_rate", "tol", "lr")
-        nonneg = ("noise_std", "plato_weight")
+        nonneg = ("noise_std", "plato_weight", "controller_noise")
         for name in (*positive, *nonneg, "rho_growth"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
@@ -207,6 +218,12 @@ class GPSConfig(RunSettings):
         if self.dynamics not in DYNAMICS:
             hint = " (the true dynamics are 'task')" if self.dynamics in (True, "true") else ""
             raise ValueError(f"dynamics: expected one of {DYNAMICS}, got {self.dynamics!r}{hint}")
+        starts = self.num_conditions * (1 + self.iterations * self.controller_samples)
+        if self.controller_samples > 0 and starts > 1000:
+            raise ValueError(
+                "controller_samples: num_conditions x (1 + iterations x controller_samples) "
+                f"fresh starts, at most 1000 in all; got {starts}"
+            )
         if self.dynamics == "model" and self.method != "gps":
             raise ValueError(
                 f"method: dynamics=model runs method=gps only, got method={self.method!r}"

@@ -5,9 +5,10 @@ fits the policy (:func:`~mbrl.algorithms.gps_policy.fit_policy`):
 
 * ``gps`` — the augmented-Lagrangian trajectory step from the same ``N`` conditions (warm
   started from the teacher's rollouts at iteration 0), the policy step on its pairs (with
-  ``λ``, ``ρ``, optional noisy copies and optional on-policy pairs: the policy's own states
-  labelled by the trajectories' local controllers, or past their region by the teacher), the
-  dual step, ``ρ`` grows;
+  ``λ``, ``ρ``, optional noisy copies, optional pairs from the local controllers' own noisy
+  rollouts from fresh starts, and optional on-policy pairs: the policy's own states labelled
+  by the trajectories' local controllers, or past their region by the teacher), the dual step,
+  ``ρ`` grows;
 * ``bc`` / ``bc_noise`` — iLQR-MPC teacher rollouts from ``N`` new conditions, aggregated
   (``bc_noise`` adds ``x + ε → u + Kε`` copies with the teacher's gains);
 * ``dagger`` — iteration 0 as ``bc``; then the learner acts from ``N`` new conditions and the
@@ -90,8 +91,9 @@ class Outcome:
     the fit loss, and the mean task cost of its trajectories; for gps also the RMS of the
     multipliers ``λ`` (after the dual step) and, for one draw of the noisy copies' ``ε``, the
     RMS of ``Kε`` and the fraction of targets ``u + Kε`` outside the control box, and the
-    on-policy pairs added (``policy_samples``, as a fraction of ``N · T``); NaN where not
-    applicable."""
+    on-policy pairs added (``policy_samples``, as a fraction of ``N · T``) and the local
+    controllers' pairs kept (``controller_samples``, as a fraction of ``S · N · T``); NaN where
+    not applicable."""
 
     violation_before: float
     violation: float
@@ -101,6 +103,7 @@ class Outcome:
     noise_du_rms: float = float("nan")
     noise_clipped: float = float("nan")
     policy_samples: float = float("nan")
+    controller_samples: float = float("nan")
 
 
 def _rms(v: Tensor) -> float:
@@ -161,7 +164,11 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
         tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
         K.reshape(B * T, m, n),
     )  # fmt: skip
-    kept = float("nan")
+    kept = ctrl_kept = float("nan")
+    if cfg.controller_samples > 0:
+        local = _controller_sample_pairs(ctx, k, tr.x, tr.u, K, loop.rho)
+        ctrl_kept = len(local) / (cfg.controller_samples * B * T)
+        data = data.concat(local)
     if cfg.policy_samples:
         on_policy, rest = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
         kept = len(on_policy) / (B * T)
@@ -177,7 +184,8 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     std = cfg.noise_std if cfg.noise_copies > 0 else 0.0
     du, clipped = _noise_stats(p, data.u, data.K, std, cfg.noise_du_frac, k)
     lam_rms = _rms(loop.lam)
-    return Outcome(before, _rms(viol), loss, float(tr.cost.mean()), lam_rms, du, clipped, kept)
+    cost = float(tr.cost.mean())
+    return Outcome(before, _rms(viol), loss, cost, lam_rms, du, clipped, kept, ctrl_kept)
 
 
 def _teacher_pairs(ctx: Context, X: Tensor, rho: float) -> PolicyData:
@@ -192,28 +200,70 @@ def _teacher_pairs(ctx: Context, X: Tensor, rho: float) -> PolicyData:
     return PolicyData(X, labels, lam, torch.full((X.shape[0],), float(rho), dtype=DTYPE), K)
 
 
+def _local_pairs(
+    p: ControlProblem, xs: Tensor, x: Tensor, u: Tensor, K: Tensor, rho: float
+) -> tuple[PolicyData, Tensor]:
+    """States ``xs (B, T+1, n)`` of rollouts near the trajectories ``x (B, T+1, n)``, ``u (B,
+    T, m)``, labelled with their local controllers ``clip(u_t + K_t (xs_t − x_t))`` (``K (B,
+    T, m, n)``), weight ``ρ``, ``λ = 0``. A rollout's pairs stop at its first step where
+    ``‖K_t (xs_t − x_t)‖`` exceeds the box's mean half-width: farther out the local linear
+    model is no label; those states are returned as well, ``(M, n)``."""
+    B, T, m = u.shape
+    n = x.shape[-1]
+    du = (K @ (xs[:, :T] - x[:, :T]).unsqueeze(-1)).squeeze(-1)  # (B, T, m)
+    near = du.norm(dim=-1) <= _half_width(p)
+    keep = near.to(torch.int64).cumprod(1).bool().reshape(B * T)
+    target = p.clip(u + du).reshape(B * T, m)[keep]
+    states = xs[:, :T].reshape(B * T, n)
+    rho_t = torch.full((int(keep.sum()),), float(rho), dtype=DTYPE)
+    gains = K.reshape(B * T, m, n)[keep]
+    return PolicyData(states[keep], target, torch.zeros_like(target), rho_t, gains), states[~keep]
+
+
+def _half_width(p: ControlProblem) -> float:
+    return float((p.u_max - p.u_min).mean()) / 2.0
+
+
 def _policy_sample_pairs(
     p: ControlProblem, policy, x0: Tensor, x: Tensor, u: Tensor, K: Tensor, rho: float
 ) -> tuple[PolicyData, Tensor]:
-    """The states the policy visits from the conditions ``x0 (B, n)``, labelled with the
-    trajectories' local controllers ``clip(u_t + K_t (x^π_t − x_t))`` (``x (B, T+1, n)``,
-    ``u (B, T, m)``, ``K (B, T, m, n)``), weight ``ρ``, ``λ = 0``. A rollout's pairs stop at
-    its first step where ``‖K_t (x^π_t − x_t)‖`` exceeds the box's mean half-width: farther
-    out the local linear model is no label; those states are returned as well,
-    ``(M, n)``."""
+    """The states the policy visits from the conditions ``x0 (B, n)``, labelled by the
+    trajectories' local controllers (:func:`_local_pairs`)."""
+    return _local_pairs(p, policy_rollouts(p, policy, x0).x, x, u, K, rho)
+
+
+@torch.no_grad()
+def controller_rollouts(
+    p: ControlProblem, x0: Tensor, x: Tensor, u: Tensor, K: Tensor, std: float, g: torch.Generator
+) -> Tensor:
+    """``(B, T+1, n)`` states of the local controllers ``clip(u_t + K_t (x'_t − x_t) + η_t)``
+    run from ``x0 (B, n)``, ``η_t ~ N(0, std² I)`` (control units), around the trajectories
+    ``x (B, T+1, n)``, ``u (B, T, m)`` with gains ``K (B, T, m, n)``."""
     B, T, m = u.shape
-    n = x.shape[-1]
-    ro = policy_rollouts(p, policy, x0)
-    du = (K @ (ro.x[:, :T] - x[:, :T]).unsqueeze(-1)).squeeze(-1)  # (B, T, m)
-    half = float((p.u_max - p.u_min).mean()) / 2.0
-    near = du.norm(dim=-1) <= half
-    keep = near.to(torch.int64).cumprod(1).bool().reshape(B * T)
-    target = p.clip(u + du).reshape(B * T, m)[keep]
-    xs = ro.x[:, :T].reshape(B * T, n)[keep]
-    lam = torch.zeros_like(target)
-    rho_t = torch.full((xs.shape[0],), float(rho), dtype=DTYPE)
-    rest = ro.x[:, :T].reshape(B * T, n)[~keep]
-    return PolicyData(xs, target, lam, rho_t, K.reshape(B * T, m, n)[keep]), rest
+    X = x0.to(DTYPE)
+    xs = [X]
+    for t in range(T):
+        eta = std * torch.randn(B, m, generator=g, dtype=DTYPE)
+        U = p.clip(u[:, t] + (K[:, t] @ (X - x[:, t]).unsqueeze(-1)).squeeze(-1) + eta)
+        X = p.dynamics(X, U)
+        xs.append(X)
+    return torch.stack(xs, 1)
+
+
+def _controller_sample_pairs(
+    ctx: Context, k: int, x: Tensor, u: Tensor, K: Tensor, rho: float
+) -> PolicyData:
+    """``controller_samples``: ``S · N`` fresh start states (the conditions the baselines would
+    draw at iterations ``1 + kS … kS + S``: never the held-out starts), each run with the local
+    controller of the trajectory whose start is nearest, with action noise ``controller_noise``
+    × the box's half-width, and labelled by it without the noise (:func:`_local_pairs`)."""
+    cfg, p = ctx.cfg, ctx.problem
+    S = cfg.controller_samples
+    starts = torch.cat([ctx.conditions(1 + k * S + s) for s in range(S)]).to(DTYPE)
+    j = torch.cdist(starts, x[:, 0]).argmin(1)
+    std = cfg.controller_noise * _half_width(p)
+    xs = controller_rollouts(p, starts, x[j], u[j], K[j], std, ctx.generator)
+    return _local_pairs(p, xs, x[j], u[j], K[j], rho)[0]
 
 
 def _new_pairs(ctx: Context, k: int) -> tuple[PolicyData, Rollouts]:

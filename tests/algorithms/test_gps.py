@@ -227,6 +227,43 @@ def test_policy_sample_labels_are_the_teachers_replanned_actions_on_a_linear_sys
     assert bool((pairs.rho == 0.5).all()) and bool((pairs.lam == 0).all())
 
 
+def test_controller_samples_follow_the_local_controllers_and_carry_their_noise_free_labels():
+    """``controller_samples``: the local controllers' rollouts retrace the trajectories without
+    noise; with noise, from other starts, on a linear system with quadratic cost the labels
+    ``u_t + K_t (x'_t − x_t)`` are the teacher re-planning from ``x'_t`` (the noise is not in
+    them)."""
+    from mbrl.algorithms.gps_methods import _local_pairs, controller_rollouts
+
+    problem, _ = _lq_problem(T=20, terminal=False)
+    x0 = torch.tensor([[1.0, -0.5], [-2.0, 0.3]], dtype=D)
+    u0 = torch.zeros(2, 20, 1, dtype=D)
+    policy = nn.Linear(2, 1, bias=False).to(D)
+    tr = trajectory_step(problem, policy, x0, u0, torch.zeros_like(u0), 0.0, max_iter=5)
+    K = task_gains(problem, tr.x, tr.u)
+    g = torch.Generator().manual_seed(3)
+    torch.testing.assert_close(controller_rollouts(problem, x0, tr.x, tr.u, K, 0.0, g), tr.x)
+    starts = x0 + torch.tensor([[0.3, 0.2], [-0.4, 0.1]], dtype=D)
+    xs = controller_rollouts(problem, starts, tr.x, tr.u, K, 0.5, g)
+    pairs, rest = _local_pairs(problem, xs, tr.x, tr.u, K, 0.5)
+    assert len(pairs) == 40 and rest.shape == (0, 2)
+    noise_free = controller_rollouts(problem, starts, tr.x, tr.u, K, 0.0, g)
+    assert float((xs - noise_free).abs().max()) > 0.1  # the noise was applied
+    got = pairs.u.view(2, 20, 1)
+    for t in (0, 7, 15):
+        tail = ilqr(problem.dynamics, problem.cost, xs[:, t], torch.zeros(2, 20 - t, 1, dtype=D))
+        torch.testing.assert_close(got[:, t], tail.u[:, 0], atol=1e-8, rtol=0)
+
+
+def test_gps_controller_samples_in_an_iteration_and_their_start_budget():
+    ctx = _context("gps", horizon=10, controller_samples=3)
+    out = run_iteration(ctx, LoopState(), 0)
+    assert 0.0 < out.controller_samples <= 1.0 and np.isfinite(out.fit_loss)
+    with pytest.raises(ValueError, match="controller_samples: num_conditions"):
+        GPSConfig(num_conditions=10, iterations=50, controller_samples=2)
+    with pytest.raises(ValueError, match="controller_noise"):
+        GPSConfig(controller_noise=-0.1)
+
+
 def _context(method: str, horizon: int = 20, **kw) -> Context:
     cfg = GPSConfig(method=method, num_conditions=2, horizon=horizon, epochs=2, **kw)
     task = get_task("pendulum-swingup")
