@@ -26,6 +26,7 @@ policy's return and of the violation); ``run_gps(cfg, resume=run_dir)`` continue
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,13 @@ import numpy as np
 import torch
 
 from control import RecedingHorizonILQR
-from mbrl.algorithms.gps_config import EVAL_SEED_BASE, GPSConfig, GPSResult, load_gps_config
+from mbrl.algorithms.gps_config import (
+    EVAL_SEED_BASE,
+    VALIDATION_SEED_BASE,
+    GPSConfig,
+    GPSResult,
+    load_gps_config,
+)
 from mbrl.algorithms.gps_methods import Context, LoopState, Outcome, run_iteration
 from mbrl.algorithms.gps_model import (
     RoundMetrics,
@@ -96,6 +103,12 @@ class _Progress:
     env_steps: int = 0  # dynamics=model: true-environment transitions collected
     data_sizes: list[int] = field(default_factory=list)  # per training round
     holdout_losses: list[float] = field(default_factory=list)  # per training round
+    # validation_starts: the best iterate so far (its iteration, validation return, policy
+    # weights and held-out returns)
+    best_iteration: int = 0
+    best_validation: float = -math.inf
+    best_policy: dict | None = None
+    best_returns: list[float] = field(default_factory=list)
 
 
 def run_gps(cfg: GPSConfig, *, resume: str | Path | None = None) -> GPSResult:
@@ -127,7 +140,8 @@ def _close(ctx: Context) -> None:
 
 
 def load_policy(run_dir: str | Path) -> torch.nn.Module:
-    """The policy of run directory ``run_dir`` at its latest checkpoint (a
+    """The policy of run directory ``run_dir`` at its latest checkpoint (with
+    ``validation_starts``: the iterate selected so far; a
     :class:`~mbrl.algorithms.gps_policy.DistilledPolicy`, ``x (N, n) -> u (N, m)``)."""
     from mbrl.util.checkpoint import load_state
     from mbrl.util.config import load_config
@@ -139,7 +153,9 @@ def load_policy(run_dir: str | Path) -> torch.nn.Module:
     latest = Checkpointer(run_dir / "checkpoints", kind="gps").load_latest()
     if latest is None:
         raise FileNotFoundError(f"run_dir: {str(run_dir)!r} has no checkpoint yet")
-    ctx.policy.load_state_dict(load_state(latest[0] / "state.pt")["policy"])
+    state = load_state(latest[0] / "state.pt")
+    best = state["progress"].get("best_policy")
+    ctx.policy.load_state_dict(state["policy"] if best is None else best)
     return ctx.policy.eval()
 
 
@@ -151,17 +167,23 @@ class _Evaluation:
     :func:`~mbrl.algorithms.gps_mujoco.env_returns`)."""
 
     x0: torch.Tensor
+    validation_x0: torch.Tensor | None
     policy_returns: Callable[[torch.nn.Module], list[float]]
     teacher_returns: Callable[[], list[float]]
     problem: ControlProblem
 
 
-def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int) -> _Evaluation:
+def _evaluation(
+    task, problem: ControlProblem, teacher: TeacherSettings, E: int, validation: list[int]
+) -> _Evaluation:
     seeds = [EVAL_SEED_BASE + i for i in range(E)]
+    states = start_states if task.is_analytic else mujoco_start_states
+    xv = states(task, validation) if validation else None
     if task.is_analytic:
         x0 = start_states(task, seeds)
         return _Evaluation(
             x0,
+            xv,
             lambda pi: (-policy_rollouts(problem, pi, x0).cost).tolist(),
             lambda: (-mpc_rollouts(problem, teacher, x0).cost).tolist(),
             problem,
@@ -174,7 +196,8 @@ def _evaluation(task, problem: ControlProblem, teacher: TeacherSettings, E: int)
     def teacher_returns() -> list[float]:
         return env_returns(task, seeds, mpc_controller(problem, teacher, E), problem.horizon)
 
-    return _Evaluation(mujoco_start_states(task, seeds), policy_returns, teacher_returns, problem)
+    x0 = mujoco_start_states(task, seeds)
+    return _Evaluation(x0, xv, policy_returns, teacher_returns, problem)
 
 
 def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
@@ -221,7 +244,9 @@ def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
         return states(task, _condition_seeds(cfg, k))
 
     ctx = Context(cfg, plan_problem, teacher, policy, optimizer, gen, conditions, learned)
-    return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes)
+    V = cfg.validation_starts
+    validation = [VALIDATION_SEED_BASE + 1000 * cfg.seed + i for i in range(V)]
+    return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes, validation)
 
 
 def _condition_seeds(cfg: GPSConfig, k: int) -> list[int]:
@@ -370,7 +395,21 @@ def _record(
     if ctx.learned is not None:
         metrics |= {"env_steps": prog.env_steps, "data_size": prog.data_sizes[-1]}
         metrics["holdout_mse"] = prog.holdout_losses[-1]
+    if evaluation.validation_x0 is not None:
+        metrics["validation_return"] = _select(ctx, prog, evaluation.validation_x0, returns)
     run.logger.log(metrics, step=len(prog.policy_returns), group="iteration")
+
+
+def _select(ctx: Context, prog: _Progress, xv: torch.Tensor, returns: list[float]) -> float:
+    """The policy's mean return from the validation starts ``xv (V, n)`` through the dynamics
+    the run plans with; keeps it as the best iterate if it is the highest so far."""
+    value = float(-policy_rollouts(ctx.problem, ctx.policy, xv).cost.mean())
+    if value > prog.best_validation or prog.best_policy is None:
+        prog.best_iteration = len(prog.policy_returns)
+        prog.best_validation = value
+        prog.best_policy = {k: v.clone() for k, v in ctx.policy.state_dict().items()}
+        prog.best_returns = list(returns)
+    return value
 
 
 def _checkpoint(
@@ -436,6 +475,11 @@ def _time_per_action(
 def _finish(
     cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, evaluation: _Evaluation
 ) -> GPSResult:
+    selected = len(prog.policy_returns)
+    final_returns = list(prog.final_returns)
+    if prog.best_policy is not None:  # validation_starts: the selected iterate
+        ctx.policy.load_state_dict(prog.best_policy)
+        selected, final_returns = prog.best_iteration, list(prog.best_returns)
     t_teacher, t_policy = _time_per_action(cfg, ctx, evaluation.problem, evaluation.x0[0])
     teacher = float(np.mean(prog.teacher_returns))
     csv = run.logger.csv_path("iteration")
@@ -452,7 +496,8 @@ def _finish(
     )  # fmt: skip
     run.logger.log(
         {"teacher_s_per_action": t_teacher, "policy_s_per_action": t_policy,
-         "wall_time_s": prog.wall_time, "env_steps": prog.env_steps},
+         "wall_time_s": prog.wall_time, "env_steps": prog.env_steps,
+         "selected_iteration": selected},
         step=len(prog.policy_returns), group="summary",
     )  # fmt: skip
     return GPSResult(
@@ -461,7 +506,7 @@ def _finish(
         violations=list(prog.violations),
         teacher_labels=list(prog.teacher_labels),
         teacher_return=teacher,
-        final_returns=list(prog.final_returns),
+        final_returns=final_returns,
         teacher_returns=list(prog.teacher_returns),
         teacher_s_per_action=t_teacher,
         policy_s_per_action=t_policy,
@@ -471,4 +516,5 @@ def _finish(
         env_steps=prog.env_steps,
         data_sizes=list(prog.data_sizes),
         holdout_losses=list(prog.holdout_losses),
+        selected_iteration=selected,
     )

@@ -17,6 +17,7 @@ from mbrl.util.lifecycle import RunSettings
 __all__ = [
     "DYNAMICS",
     "EVAL_SEED_BASE",
+    "VALIDATION_SEED_BASE",
     "METHODS",
     "DataSettings",
     "GPSConfig",
@@ -29,6 +30,10 @@ DYNAMICS = ("task", "model")
 EVAL_SEED_BASE = 10_000_000
 """Held-out start states are ``env.reset(seed=EVAL_SEED_BASE + i)``; training conditions use
 seeds ``1000 · seed + k`` (``k < 1000``), so the two never meet."""
+
+VALIDATION_SEED_BASE = 20_000_000
+"""Validation start states (``validation_starts``) are ``env.reset(seed=VALIDATION_SEED_BASE +
+1000 · seed + i)``: never a training condition nor a held-out start."""
 
 
 @dataclass
@@ -108,6 +113,12 @@ class GPSConfig(RunSettings):
             perturbations the closed loop itself makes). ``0``: off.
         controller_noise: their action noise's standard deviation, as a fraction of the
             control box's mean half-width.
+        validation_starts: ``V`` start states of their own (neither conditions nor held-out
+            starts, :data:`VALIDATION_SEED_BASE`); after every iteration the policy alone is
+            rolled out from them through the dynamics the run plans with, and the run
+            keeps the iterate with the highest mean return there: the result's final returns,
+            ``load_policy`` and the timing are that iterate's (the held-out returns of every
+            iteration are logged as before). ``0``: the last iterate.
         noise_gains: gps's ``K``: ``task`` (the task cost's iLQR gains around the trajectories,
             without the policy term) or ``lagrangian`` (the trajectory step's own gains, which
             tend to the policy's Jacobian as ``ρ`` grows).
@@ -154,6 +165,7 @@ class GPSConfig(RunSettings):
     sample_labels: Literal["local", "teacher"] = "local"
     controller_samples: int = 0
     controller_noise: float = 0.1
+    validation_starts: int = 0
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
     sim_threads: int = 1
@@ -176,11 +188,13 @@ class GPSConfig(RunSettings):
         low = dict(num_conditions=1, iterations=1, horizon=1, eval_episodes=1)
         low |= dict(teacher_horizon=1, teacher_iters=1, teacher_first_iters=1, traj_iters=1)
         low |= dict(hidden=1, num_layers=0, epochs=1, batch_size=1, noise_copies=0)
-        low |= dict(controller_samples=0)
+        low |= dict(controller_samples=0, validation_starts=0)
         low |= dict(sim_threads=1, timing_steps=1, checkpoint_every=1)
         require_ints(self, low, optional=("horizon",))
         if self.num_conditions > 1000:
             raise ValueError(f"num_conditions: expected <= 1000, got {self.num_conditions}")
+        if self.validation_starts > 1000:
+            raise ValueError(f"validation_starts: expected <= 1000, got {self.validation_starts}")
         if self.seed >= 10_000:
             raise ValueError(
                 f"seed: expected < 10000 (training seeds are 1000·seed + k), got {self.seed}"
@@ -241,7 +255,8 @@ class GPSResult:
             for gps: the constraint violation; after it for the baselines: the fit error).
         teacher_labels: teacher (MPC) labels used so far, per iteration.
         teacher_return: the iLQR-MPC teacher's mean return on the same held-out starts.
-        final_returns: the final policy's return on every held-out start.
+        final_returns: the final policy's return on every held-out start (with
+            ``validation_starts``: the selected iterate's).
         teacher_returns: the teacher's return on every held-out start.
         teacher_s_per_action, policy_s_per_action: seconds per action, one state at a time.
         wall_time: seconds the run took (over every resumed part).
@@ -249,6 +264,8 @@ class GPSResult:
         env_steps: ``dynamics=model``: transitions collected in the true environment (0
             otherwise). data_sizes, holdout_losses: the buffer's size and the ensemble's
             holdout MSE (normalised targets) after each training round.
+        selected_iteration: the iterate the final policy is (1-based; the last one unless
+            ``validation_starts`` selected another).
     """
 
     method: str
@@ -266,6 +283,7 @@ class GPSResult:
     env_steps: int = 0
     data_sizes: list[int] = field(default_factory=list)
     holdout_losses: list[float] = field(default_factory=list)
+    selected_iteration: int = 0
 
     @property
     def gap(self) -> float:
@@ -291,6 +309,12 @@ class GPSResult:
             f"{self.method} policy: mean return {final:.2f} (median {median:.2f}) on {k} "
             f"held-out starts; teacher (iLQR-MPC) {self.teacher_return:.2f}; gap "
             f"{100 * self.gap:.1f}%"
+            + (
+                f" (the iterate of iteration {self.selected_iteration}, selected on validation "
+                "starts)"
+                if self.selected_iteration != len(self.policy_returns)
+                else ""
+            )
         )
         lines.append(
             f"time per action: teacher {1e3 * self.teacher_s_per_action:.2f} ms, policy "
