@@ -113,6 +113,9 @@ class GPSConfig(RunSettings):
             perturbations the closed loop itself makes). ``0``: off.
         controller_noise: their action noise's standard deviation, as a fraction of the
             control box's mean half-width.
+        aggregate_samples: gps: fit each policy step on every iteration's pairs off the
+            trajectories so far (``controller_samples``, ``policy_samples`` and their teacher
+            labels), as DAgger aggregates, instead of the current iteration's only.
         validation_starts: ``V`` start states of their own (neither conditions nor held-out
             starts, :data:`VALIDATION_SEED_BASE`); after every iteration the policy alone is
             rolled out from them through the dynamics the run plans with, and the run
@@ -165,6 +168,7 @@ class GPSConfig(RunSettings):
     sample_labels: Literal["local", "teacher"] = "local"
     controller_samples: int = 0
     controller_noise: float = 0.1
+    aggregate_samples: bool = False
     validation_starts: int = 0
     noise_gains: Literal["task", "lagrangian"] = "task"
     plato_weight: float = 1.0
@@ -219,6 +223,10 @@ class GPSConfig(RunSettings):
             or du <= 0
         ):
             raise ValueError(f"noise_du_frac: expected None or a finite number > 0, got {du!r}")
+        if not isinstance(self.aggregate_samples, bool):
+            raise ValueError(
+                f"aggregate_samples: expected true or false, got {self.aggregate_samples!r}"
+            )
         if not isinstance(self.policy_samples, bool):
             raise ValueError(f"policy_samples: expected true or false, got {self.policy_samples!r}")
         if self.sample_labels not in ("local", "teacher"):

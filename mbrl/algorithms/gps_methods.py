@@ -66,8 +66,9 @@ class Context:
 
 @dataclass
 class LoopState:
-    """What the iterations carry (checkpointed): the aggregated pairs (baselines), and gps's
-    trajectories' controls ``u (N, T, m)``, multipliers ``λ`` and penalty ``ρ``."""
+    """What the iterations carry (checkpointed): the aggregated pairs (baselines; gps's sample
+    pairs with ``aggregate_samples``), and gps's trajectories' controls ``u (N, T, m)``,
+    multipliers ``λ`` and penalty ``ρ``."""
 
     data: PolicyData | None = None
     u: Tensor | None = None
@@ -164,18 +165,12 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
         tr.x[:, :T].reshape(B * T, n), tr.u.reshape(B * T, m), loop.lam.reshape(B * T, m), rho,
         K.reshape(B * T, m, n),
     )  # fmt: skip
-    kept = ctrl_kept = float("nan")
-    if cfg.controller_samples > 0:
-        local = _controller_sample_pairs(ctx, k, tr.x, tr.u, K, loop.rho)
-        ctrl_kept = len(local) / (cfg.controller_samples * B * T)
-        data = data.concat(local)
-    if cfg.policy_samples:
-        on_policy, rest = _policy_sample_pairs(p, ctx.policy, x0, tr.x, tr.u, K, loop.rho)
-        kept = len(on_policy) / (B * T)
-        data = data.concat(on_policy)
-        if cfg.sample_labels == "teacher" and rest.shape[0] > 0:
-            data = data.concat(_teacher_pairs(ctx, rest, loop.rho))
-            loop.labels += rest.shape[0]
+    samples, kept, ctrl_kept = _sample_pairs(ctx, loop, k, x0, tr.x, tr.u, K)
+    if samples is not None:
+        if cfg.aggregate_samples:  # every iteration's sample pairs so far, as DAgger's
+            loop.data = samples if loop.data is None else loop.data.concat(samples)
+            samples = loop.data
+        data = data.concat(samples)
     loss = _fit(ctx, data, noisy=True)
     viol = policy_violation(ctx.policy, tr.x, tr.u)
     loop.lam = dual_step(loop.lam, viol, loop.rho, cfg.dual_rate)
@@ -186,6 +181,34 @@ def _gps(ctx: Context, loop: LoopState, k: int) -> Outcome:
     lam_rms = _rms(loop.lam)
     cost = float(tr.cost.mean())
     return Outcome(before, _rms(viol), loss, cost, lam_rms, du, clipped, kept, ctrl_kept)
+
+
+def _sample_pairs(
+    ctx: Context, loop: LoopState, k: int, x0: Tensor, x: Tensor, u: Tensor, K: Tensor
+) -> tuple[PolicyData | None, float, float]:
+    """gps's pairs off the trajectories at iteration ``k`` (``controller_samples``,
+    ``policy_samples`` and the teacher's labels past the local region), or ``None``; and the
+    fractions kept of the on-policy and of the local controllers' steps (NaN when off)."""
+    cfg, p = ctx.cfg, ctx.problem
+    B, T, _ = u.shape
+    parts, kept, ctrl_kept = [], float("nan"), float("nan")
+    if cfg.controller_samples > 0:
+        local = _controller_sample_pairs(ctx, k, x, u, K, loop.rho)
+        ctrl_kept = len(local) / (cfg.controller_samples * B * T)
+        parts.append(local)
+    if cfg.policy_samples:
+        on_policy, rest = _policy_sample_pairs(p, ctx.policy, x0, x, u, K, loop.rho)
+        kept = len(on_policy) / (B * T)
+        parts.append(on_policy)
+        if cfg.sample_labels == "teacher" and rest.shape[0] > 0:
+            parts.append(_teacher_pairs(ctx, rest, loop.rho))
+            loop.labels += rest.shape[0]
+    if not parts:
+        return None, kept, ctrl_kept
+    out = parts[0]
+    for more in parts[1:]:
+        out = out.concat(more)
+    return out, kept, ctrl_kept
 
 
 def _teacher_pairs(ctx: Context, X: Tensor, rho: float) -> PolicyData:
