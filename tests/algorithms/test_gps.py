@@ -357,3 +357,18 @@ def test_gps_with_teacher_labels_past_the_local_region_counts_them():
     rejected = round((1.0 - out.policy_samples) * 20)
     assert loop.labels == 20 + rejected
     assert 0.0 <= out.policy_samples <= 1.0 and np.isfinite(out.fit_loss)
+
+
+def test_gps_aggregate_samples_keeps_every_iterations_off_trajectory_pairs():
+    ctx = _context("gps", horizon=10, controller_samples=1, aggregate_samples=True)
+    loop = LoopState()
+    run_iteration(ctx, loop, 0)
+    first = loop.data
+    assert first is not None and len(first) > 0
+    run_iteration(ctx, loop, 1)
+    assert len(loop.data) > len(first)
+    torch.testing.assert_close(loop.data.x[: len(first)], first.x, rtol=0, atol=0)
+    plain = _context("gps", horizon=10, controller_samples=1)
+    loop2 = LoopState()
+    run_iteration(plain, loop2, 0)
+    assert loop2.data is None  # without it nothing is carried
