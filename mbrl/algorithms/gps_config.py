@@ -320,7 +320,7 @@ class GPSResult:
             + (
                 f" (the iterate of iteration {self.selected_iteration}, selected on validation "
                 "starts)"
-                if self.selected_iteration != len(self.policy_returns)
+                if 0 < self.selected_iteration != len(self.policy_returns)
                 else ""
             )
         )
