@@ -174,11 +174,9 @@ class _Evaluation:
 
 
 def _evaluation(
-    task, problem: ControlProblem, teacher: TeacherSettings, E: int, validation: list[int]
+    task, problem: ControlProblem, teacher: TeacherSettings, E: int, xv: torch.Tensor | None
 ) -> _Evaluation:
     seeds = [EVAL_SEED_BASE + i for i in range(E)]
-    states = start_states if task.is_analytic else mujoco_start_states
-    xv = states(task, validation) if validation else None
     if task.is_analytic:
         x0 = start_states(task, seeds)
         return _Evaluation(
@@ -245,8 +243,8 @@ def _build(cfg: GPSConfig) -> tuple[Context, _Evaluation]:
 
     ctx = Context(cfg, plan_problem, teacher, policy, optimizer, gen, conditions, learned)
     V = cfg.validation_starts
-    validation = [VALIDATION_SEED_BASE + 1000 * cfg.seed + i for i in range(V)]
-    return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes, validation)
+    xv = states(task, [VALIDATION_SEED_BASE + 1000 * cfg.seed + i for i in range(V)]) if V else None
+    return ctx, _evaluation(task, problem, teacher, cfg.eval_episodes, xv)
 
 
 def _condition_seeds(cfg: GPSConfig, k: int) -> list[int]:

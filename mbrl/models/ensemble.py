@@ -37,11 +37,12 @@ from mbrl.models.fused_forward import (
 
 Tensor = torch.Tensor
 INFERENCE_PATHS: tuple[str, ...] = ("auto", "fused", "blocks", "rows")
+"""Values of :attr:`GaussianEnsemble.inference_path`."""
+
 SMALL_BATCH_ROWS = 128
 """``"auto"`` takes the reference ``"rows"`` path for at most this many rows per member: a few
 rows (an iLQR line search, one MPC state) cost less in three ``baddbmm`` calls than in the block
 path's buffer set-up (``benchmarks/bench_small_batch.py``; figures in docs/planning.md)."""
-"""Values of :attr:`GaussianEnsemble.inference_path`."""
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
