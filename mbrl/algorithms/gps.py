@@ -50,6 +50,7 @@ from mbrl.algorithms.gps_model import (
     collect_policy_data,
     collect_random_data,
     model_problem,
+    reinitialise,
     rewarm,
     train_model,
 )
@@ -316,13 +317,16 @@ def _next_round(
     cfg: GPSConfig, ctx: Context, run: RunDir, prog: _Progress, loop: LoopState
 ) -> None:
     """The policy acts alone in the true environment from the training conditions; its
-    transitions join the buffer; the ensemble is retrained, warm-started; the trajectories'
-    controls are re-warmed through the new model (:func:`~mbrl.algorithms.gps_model.rewarm`)."""
+    transitions join the buffer; the ensemble is retrained (warm-started, or from new weights
+    with ``data.retrain=fresh``); the trajectories' controls are re-warmed through the new
+    model (:func:`~mbrl.algorithms.gps_model.rewarm`)."""
     seeds = _condition_seeds(cfg, 0)
     returns, added = collect_policy_data(
         ctx.learned, ctx.policy, seeds, ctx.problem.horizon, cfg.data.action_noise
     )
     prog.env_steps += added
+    if cfg.data.retrain == "fresh":
+        reinitialise(cfg.model, ctx.learned, ctx.generator)
     metrics = train_model(cfg.model, ctx.learned, prog.env_steps)
     source = torch.zeros(0, dtype=torch.int64)
     if loop.u is not None:

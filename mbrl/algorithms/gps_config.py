@@ -54,17 +54,24 @@ class DataSettings:
             new model, of its previous controls and the policy's rollout (``policy``), or of
             those and the iLQR-MPC teacher's rollout through the new model (``teacher``;
             ``N · T`` teacher labels per round) (:func:`~mbrl.algorithms.gps_model.rewarm`).
+        retrain: each later round's training starts from the previous round's weights
+            (``warm``) or from new weights drawn from the run's generator with a new optimizer
+            (``fresh``; :func:`~mbrl.algorithms.gps_model.reinitialise`). The first training
+            always starts from the initial weights.
     """
 
     initial_random_episodes: int = 2
     iterations_per_round: int = 2
     action_noise: float = 0.0
     rewarm: Literal["policy", "teacher"] = "policy"
+    retrain: Literal["warm", "fresh"] = "warm"
 
     def __post_init__(self) -> None:
         require_ints(self, dict(initial_random_episodes=1, iterations_per_round=1))
         if self.rewarm not in ("policy", "teacher"):
             raise ValueError(f"rewarm: expected policy or teacher, got {self.rewarm!r}")
+        if self.retrain not in ("warm", "fresh"):
+            raise ValueError(f"retrain: expected warm or fresh, got {self.retrain!r}")
         v = self.action_noise
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
             raise ValueError(f"action_noise: expected a finite number >= 0, got {v!r}")

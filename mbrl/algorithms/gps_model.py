@@ -8,8 +8,8 @@ GPS iterations make a round; before each later round the current distilled polic
 in the true environment from the ``N`` training conditions (``env.reset(seed=s)`` for the
 conditions' seeds ``s``; with ``data.action_noise`` Gaussian noise on its actions), its
 transitions join the buffer and the ensemble is trained again, warm-started from its previous
-weights (its normalisers are refit with the function kept, see
-:meth:`~mbrl.models.DynamicsModel.refit_normalizers`).
+weights (``data.retrain=warm``; its normalisers are refit on all the data) or from new weights
+(``data.retrain=fresh``, :func:`reinitialise`).
 
 After a retraining the previous trajectories' controls, replayed open loop through the new
 model, may no longer swing up, and the trajectory step can stall in a poor local minimum from
@@ -186,6 +186,16 @@ def _collect(
         returns.append(ret)
         added += n
     return returns, added
+
+
+def reinitialise(cfg: ModelConfig, ld: LearnedDynamics, gen: torch.Generator) -> None:
+    """New ensemble weights drawn from ``gen`` (as :func:`build_learned` draws the first ones)
+    and a new trainer (a fresh optimizer; same generator ``gen``): the next
+    :func:`train_model` starts from scratch instead of from the previous round's weights."""
+    fresh = build_model(cfg, ld.task, generator=gen)
+    ld.model.load_state_dict(fresh.state_dict())
+    ld.model.set_elites(torch.nonzero(ld.model.elite_mask).flatten())
+    ld.trainer = build_trainer(cfg, ld.model, generator=gen, progress_bar=False)
 
 
 def train_model(cfg: ModelConfig, ld: LearnedDynamics, env_steps: int) -> RoundMetrics:

@@ -4,6 +4,8 @@ against a random policy, and resume."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from mbrl.algorithms.gps_model import (
     collect_policy_data,
     collect_random_data,
     model_problem,
+    reinitialise,
     rewarm,
     train_model,
 )
@@ -26,7 +29,7 @@ from mbrl.algorithms.gps_problem import (
     problem_from_task,
     start_states,
 )
-from mbrl.models import ModelConfig
+from mbrl.models import ModelConfig, build_model
 from mbrl.util.config import ConfigError
 from mbrl.util.lifecycle import SetupError
 
@@ -58,6 +61,7 @@ def test_config_errors_name_the_field(kwargs, match):
     [
         ("data", "iterations_per_round", 0, "data.iterations_per_round: expected an int >= 1"),
         ("data", "initial_random_episodes", 0, "data.initial_random_episodes: expected an int"),
+        ("data", "retrain", "cold", "data.retrain: expected warm or fresh, got 'cold'"),
         ("data", "action_noise", -0.1, "data.action_noise: expected a finite number >= 0"),
         ("data", "action_noise", float("nan"), "data.action_noise"),
         ("model", "hidden", 0, "model.hidden: expected a positive int"),
@@ -158,6 +162,24 @@ def test_retraining_refreshes_the_planning_copy_and_collects_from_the_conditions
     assert not torch.equal(before, ld.mean(x, u))
 
 
+def test_fresh_retraining_starts_from_new_weights_drawn_from_the_run_generator():
+    task, ld, _ = _trained()
+    old_trainer, trained = ld.trainer, copy.deepcopy(ld.model.state_dict())
+    assert old_trainer.optimizer.state  # the first training left Adam moments
+    gen = torch.Generator().manual_seed(5)
+    ref = build_model(SMALL_MODEL, task, generator=torch.Generator().manual_seed(5))
+    reinitialise(SMALL_MODEL, ld, gen)
+    for (name, p), q in zip(ld.model.state_dict().items(), ref.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    assert any(not torch.equal(p, trained[k]) for k, p in ld.model.state_dict().items())
+    assert ld.trainer is not old_trainer and ld.trainer.model is ld.model
+    assert ld.trainer.generator is gen and not ld.trainer.optimizer.state
+    before = ld.mean(torch.zeros(1, 2, dtype=D), torch.zeros(1, 1, dtype=D)).clone()
+    metrics = train_model(SMALL_MODEL, ld, 100)  # trains the new weights; refreshes the mean
+    assert np.isfinite(metrics.holdout_mse) and ld.trainer.optimizer.state
+    assert not torch.equal(before, ld.mean(torch.zeros(1, 2, dtype=D), torch.zeros(1, 1, dtype=D)))
+
+
 def test_rewarm_takes_the_policys_controls_only_where_they_cost_less():
     from control import dlqr
 
@@ -223,15 +245,22 @@ def test_short_model_based_run_beats_a_random_policy_in_the_true_pendulum(
     assert len(rounds) == 1 + 2 and "holdout_mse" in rounds[0]
 
 
-def test_resumed_model_based_run_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("retrain", ["warm", "fresh"])
+def test_resumed_model_based_run_equals_uninterrupted_run(tmp_path, retrain):
     from mbrl.algorithms.gps import load_policy, run_gps
 
     kw = dict(horizon=15, eval_episodes=2, teacher_horizon=8, teacher_first_iters=5, epochs=3)
-    whole = run_gps(_run_cfg(tmp_path / "a", 2, **kw))
-    first = run_gps(_run_cfg(tmp_path / "b", 1, **kw))
+
+    def cfg(root, iterations):
+        c = _run_cfg(root, iterations, **kw)
+        c.data.retrain = retrain
+        return c
+
+    whole = run_gps(cfg(tmp_path / "a", 2))
+    first = run_gps(cfg(tmp_path / "b", 1))
     # the resumed part begins with a round: collect with the restored policy, retrain the
-    # restored model on the restored buffer
-    resumed = run_gps(_run_cfg(tmp_path / "b", 2, **kw), resume=first.run_dir)
+    # restored model (fresh: new weights from the restored generator) on the restored buffer
+    resumed = run_gps(cfg(tmp_path / "b", 2), resume=first.run_dir)
     assert resumed.policy_returns == whole.policy_returns
     assert resumed.holdout_losses == whole.holdout_losses
     assert resumed.data_sizes == whole.data_sizes == [30, 60]
