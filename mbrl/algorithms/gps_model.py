@@ -199,8 +199,8 @@ def reinitialise(cfg: ModelConfig, ld: LearnedDynamics, gen: torch.Generator) ->
 
 
 def train_model(cfg: ModelConfig, ld: LearnedDynamics, env_steps: int) -> RoundMetrics:
-    """One training round on the whole buffer (warm-started from the current weights), then
-    the float64 mean is refreshed."""
+    """One training round on the whole buffer, from the model's current weights (the previous
+    round's, or new ones after :func:`reinitialise`); then the float64 mean is refreshed."""
     metrics = train_on_buffer(cfg, ld.trainer, ld.buffer, ld.task).last_metrics()
     ld.mean.refresh(ld.model)
     return RoundMetrics(

@@ -246,9 +246,12 @@ def test_short_model_based_run_beats_a_random_policy_in_the_true_pendulum(
 
 
 @pytest.mark.parametrize("retrain", ["warm", "fresh"])
-def test_resumed_model_based_run_equals_uninterrupted_run(tmp_path, retrain):
+def test_resumed_model_based_run_equals_uninterrupted_run(tmp_path, monkeypatch, retrain):
+    from mbrl.algorithms import gps
     from mbrl.algorithms.gps import load_policy, run_gps
 
+    calls = []  # the later rounds that started from new weights
+    monkeypatch.setattr(gps, "reinitialise", lambda *a: calls.append(reinitialise(*a)))
     kw = dict(horizon=15, eval_episodes=2, teacher_horizon=8, teacher_first_iters=5, epochs=3)
 
     def cfg(root, iterations):
@@ -261,6 +264,8 @@ def test_resumed_model_based_run_equals_uninterrupted_run(tmp_path, retrain):
     # the resumed part begins with a round: collect with the restored policy, retrain the
     # restored model (fresh: new weights from the restored generator) on the restored buffer
     resumed = run_gps(cfg(tmp_path / "b", 2), resume=first.run_dir)
+    # one later round in the whole run and one in the resumed part; none with warm starts
+    assert len(calls) == (2 if retrain == "fresh" else 0)
     assert resumed.policy_returns == whole.policy_returns
     assert resumed.holdout_losses == whole.holdout_losses
     assert resumed.data_sizes == whole.data_sizes == [30, 60]
